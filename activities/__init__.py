@@ -1,0 +1,1 @@
+"""Activities: the only code that touches the outside world. One module per integration."""

@@ -1,0 +1,63 @@
+"""Usage ledger writes: exactly one row per LLM call, whatever the retries."""
+
+from __future__ import annotations
+
+from sqlalchemy import func, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from cofounder.db import LedgerEntry
+from cofounder.payloads import Usage
+
+
+async def record_call(
+    sessions: async_sessionmaker[AsyncSession],
+    *,
+    idempotency_key: str,
+    build_id: str,
+    role: str,
+    model: str,
+    usage: Usage,
+) -> None:
+    """Insert the ledger row for one LLM call; a second insert with the same key does nothing."""
+    values = dict(
+        idempotency_key=idempotency_key,
+        build_id=build_id,
+        role=role,
+        model=model,
+        input_tokens=usage.input_tokens,
+        output_tokens=usage.output_tokens,
+        cache_creation_input_tokens=usage.cache_creation_input_tokens,
+        cache_read_input_tokens=usage.cache_read_input_tokens,
+        cost_micro_usd=usage.cost_micro_usd,
+    )
+    async with sessions() as session:
+        insert = pg_insert if session.bind.dialect.name == "postgresql" else sqlite_insert
+        stmt = insert(LedgerEntry).values(**values)
+        await session.execute(stmt.on_conflict_do_nothing(index_elements=["idempotency_key"]))
+        await session.commit()
+
+
+async def build_usage(sessions: async_sessionmaker[AsyncSession], build_id: str) -> Usage:
+    """The build's cost: the sum of its ledger rows."""
+    cols = [
+        LedgerEntry.input_tokens,
+        LedgerEntry.output_tokens,
+        LedgerEntry.cache_creation_input_tokens,
+        LedgerEntry.cache_read_input_tokens,
+        LedgerEntry.cost_micro_usd,
+    ]
+    query = select(func.count(), *[func.coalesce(func.sum(c), 0) for c in cols]).where(
+        LedgerEntry.build_id == build_id
+    )
+    async with sessions() as session:
+        row = (await session.execute(query)).one()
+    return Usage(
+        calls=row[0],
+        input_tokens=row[1],
+        output_tokens=row[2],
+        cache_creation_input_tokens=row[3],
+        cache_read_input_tokens=row[4],
+        cost_micro_usd=row[5],
+    )

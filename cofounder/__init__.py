@@ -1,0 +1,1 @@
+"""cofounder: goals in, tested pull requests out, every build a durable Temporal workflow."""

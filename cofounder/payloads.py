@@ -1,0 +1,178 @@
+"""Typed payloads that cross the workflow/activity boundary.
+
+Everything here travels through Temporal history, so it carries references into the artifact
+store and short summaries, never file contents, transcripts or logs. Fields are only ever added
+with defaults, so recorded histories keep decoding.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from pydantic import BaseModel, Field
+
+SUMMARY_LIMIT = 2000
+
+
+class BuildStatus(StrEnum):
+    QUEUED = "queued"
+    PLANNING = "planning"
+    AWAITING_APPROVAL = "awaiting_approval"
+    CODING = "coding"
+    TESTING = "testing"
+    DEBUGGING = "debugging"
+    REVIEWING = "reviewing"
+    PUBLISHING = "publishing"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+    @property
+    def terminal(self) -> bool:
+        return self in (BuildStatus.SUCCEEDED, BuildStatus.FAILED, BuildStatus.CANCELLED)
+
+
+class Usage(BaseModel):
+    """Token and cost totals of one or more LLM calls."""
+
+    calls: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cache_creation_input_tokens: int = 0
+    cache_read_input_tokens: int = 0
+    cost_micro_usd: int = 0
+
+    def __add__(self, other: Usage) -> Usage:
+        return Usage(**{k: getattr(self, k) + getattr(other, k) for k in Usage.model_fields})
+
+
+class BuildInput(BaseModel):
+    build_id: str
+    project: str
+    goal: str
+    require_approval: bool = False
+    max_attempts: int = 3
+
+
+class PlanRequest(BaseModel):
+    build_id: str
+    project: str
+    goal: str
+
+
+class PlanResult(BaseModel):
+    plan_ref: str
+    title: str
+    summary: str
+    files: list[str] = Field(default_factory=list)
+    usage: Usage = Field(default_factory=Usage)
+
+
+class CodeRequest(BaseModel):
+    build_id: str
+    goal: str
+    plan_ref: str
+    workspace_ref: str | None = None
+    diagnosis_ref: str | None = None
+
+
+class CodeResult(BaseModel):
+    workspace_ref: str
+    files: list[str]
+    usage: Usage = Field(default_factory=Usage)
+
+
+class TestRequest(BaseModel):
+    build_id: str
+    workspace_ref: str
+
+
+class TestReport(BaseModel):
+    passed: bool
+    exit_code: int
+    passed_count: int = 0
+    failed_count: int = 0
+    summary: str = Field(default="", max_length=SUMMARY_LIMIT)
+    log_ref: str
+    timed_out: bool = False
+    truncated: bool = False
+
+
+class DebugRequest(BaseModel):
+    build_id: str
+    goal: str
+    plan_ref: str
+    workspace_ref: str
+    log_ref: str
+
+
+class DebugResult(BaseModel):
+    diagnosis_ref: str
+    summary: str
+    usage: Usage = Field(default_factory=Usage)
+
+
+class ReviewRequest(BaseModel):
+    build_id: str
+    goal: str
+    plan_ref: str
+    workspace_ref: str
+    log_ref: str
+
+
+class ReviewResult(BaseModel):
+    approved: bool
+    summary: str
+    review_ref: str
+    usage: Usage = Field(default_factory=Usage)
+
+
+class PublishRequest(BaseModel):
+    build_id: str
+    project: str
+    goal: str
+    title: str
+    plan_ref: str
+    workspace_ref: str
+    review_ref: str
+    test_summary: str
+    attempts: int
+    cost: Usage
+
+
+class PullRequestRef(BaseModel):
+    id: int
+    branch: str
+    base: str
+    head_sha: str
+    title: str
+
+
+class StatusUpdate(BaseModel):
+    build_id: str
+    status: BuildStatus
+    attempts: int = 0
+    error: str | None = None
+
+
+class CostSummary(BaseModel):
+    build_id: str
+    usage: Usage
+
+
+class ApprovalDecision(BaseModel):
+    approved: bool
+    comment: str = Field(default="", max_length=4000)
+
+
+class BuildView(BaseModel):
+    """What the `status` query answers: the live state of one build."""
+
+    build_id: str
+    status: BuildStatus
+    attempt: int = 0
+    max_attempts: int = 3
+    cost: Usage = Field(default_factory=Usage)
+    last_error: str | None = None
+    plan_title: str | None = None
+    pull_request: PullRequestRef | None = None

@@ -1,0 +1,118 @@
+"""One place for configuration: every knob is an environment variable (see `.env.example`)."""
+
+from __future__ import annotations
+
+from functools import cached_property
+from pathlib import Path
+from typing import Literal
+
+from pydantic import AliasChoices, BaseModel, Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class ModelPrice(BaseModel):
+    """USD per million tokens, which is the same number as micro-dollars per token."""
+
+    input: float
+    output: float
+    cache_write: float
+    cache_read: float
+
+
+DEFAULT_PRICES: dict[str, ModelPrice] = {
+    "claude-sonnet-4-5": ModelPrice(input=3, output=15, cache_write=3.75, cache_read=0.30),
+    "claude-haiku-4-5": ModelPrice(input=1, output=5, cache_write=1.25, cache_read=0.10),
+    "claude-opus-4-5": ModelPrice(input=5, output=25, cache_write=6.25, cache_read=0.50),
+}
+
+Role = Literal["architect", "coder", "debugger", "reviewer"]
+
+
+def _env(name: str) -> AliasChoices:
+    # Vendor-standard variable names keep working without our prefix.
+    return AliasChoices(name, name.lower())
+
+
+class Settings(BaseSettings):
+    """Settings for the API, the worker and the CLI alike."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="COFOUNDER_", env_file=".env", extra="ignore", populate_by_name=True
+    )
+
+    environment: Literal["development", "production"] = "development"
+    data_dir: Path = Path(".cofounder")
+    database_url: str | None = Field(default=None, validation_alias=_env("DATABASE_URL"))
+
+    temporal_address: str = Field(
+        default="127.0.0.1:7233", validation_alias=_env("TEMPORAL_ADDRESS")
+    )
+    temporal_namespace: str = Field(default="default", validation_alias=_env("TEMPORAL_NAMESPACE"))
+    task_queue: str = "cofounder-builds"
+    temporal_ui_port: int = 8233
+
+    api_host: str = "127.0.0.1"
+    api_port: int = 8000
+    api_url: str = "http://127.0.0.1:8000"
+
+    anthropic_api_key: SecretStr | None = Field(
+        default=None, validation_alias=_env("ANTHROPIC_API_KEY")
+    )
+    anthropic_base_url: str | None = Field(
+        default=None, validation_alias=_env("ANTHROPIC_BASE_URL")
+    )
+    offline_model_port: int = 8787
+    model_architect: str = "claude-sonnet-4-5"
+    model_coder: str = "claude-sonnet-4-5"
+    model_debugger: str = "claude-sonnet-4-5"
+    model_reviewer: str = "claude-haiku-4-5"
+    llm_timeout_seconds: float = 120.0
+    llm_max_tokens: int = 8192
+    model_prices: dict[str, ModelPrice] = Field(default_factory=lambda: dict(DEFAULT_PRICES))
+
+    max_attempts: int = Field(default=3, ge=1, le=10)
+    sandbox_timeout_seconds: float = 120.0
+    sandbox_output_limit_bytes: int = 1_000_000
+    sandbox_memory_mb: int = 2048
+    bwrap_path: str = "bwrap"
+
+    @model_validator(mode="after")
+    def _check(self) -> Settings:
+        for role in ("architect", "coder", "debugger", "reviewer"):
+            model = self.model_for(role)  # type: ignore[arg-type]
+            if model not in self.model_prices:
+                raise ValueError(f"COFOUNDER_MODEL_{role.upper()}={model!r} has no price")
+        if self.environment == "production" and self.anthropic_api_key is None:
+            raise ValueError("ANTHROPIC_API_KEY is required when COFOUNDER_ENVIRONMENT=production")
+        return self
+
+    def model_for(self, role: Role) -> str:
+        return str(getattr(self, f"model_{role}"))
+
+    @property
+    def offline(self) -> bool:
+        """True when builds are served by the local scripted model."""
+        return self.anthropic_api_key is None
+
+    @cached_property
+    def resolved_database_url(self) -> str:
+        url = self.database_url or f"sqlite+aiosqlite:///{self.data_dir.resolve()}/cofounder.db"
+        if url.startswith("postgresql://") or url.startswith("postgres://"):
+            url = "postgresql+asyncpg://" + url.split("://", 1)[1]
+        return url
+
+    @property
+    def artifacts_dir(self) -> Path:
+        return self.data_dir.resolve() / "artifacts"
+
+    @property
+    def git_dir(self) -> Path:
+        return self.data_dir.resolve() / "git"
+
+    @property
+    def model_base_url(self) -> str:
+        if self.anthropic_base_url:
+            return self.anthropic_base_url
+        if self.offline:
+            return f"http://127.0.0.1:{self.offline_model_port}"
+        return "https://api.anthropic.com"

