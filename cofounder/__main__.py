@@ -1,0 +1,3 @@
+from cofounder.cli import app
+
+app(prog_name="cofounder")

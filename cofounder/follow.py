@@ -1,0 +1,96 @@
+"""Following a build through the API: the live progress lines of `cofounder build --wait`."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+
+TERMINAL = {"succeeded", "failed", "cancelled"}
+
+
+class ApiError(RuntimeError):
+    """The API refused a request or could not be reached; the message is for people."""
+
+    def __init__(self, message: str, status_code: int | None = None) -> None:
+        super().__init__(message)
+        self.status_code = status_code
+
+
+def _detail(response: httpx.Response) -> str:
+    try:
+        detail = response.json().get("detail")
+    except ValueError:
+        return response.text[:500]
+    if isinstance(detail, list):
+        return "; ".join(
+            f"{'.'.join(str(p) for p in item.get('loc', [])[1:])}: {item.get('msg')}"
+            for item in detail
+        )
+    return str(detail)
+
+
+class BuildsApi:
+    """A thin client of the builds API, used by the CLI, `cofounder dev` and the benchmarks."""
+
+    def __init__(self, base_url: str, timeout: float = 30.0) -> None:
+        self.http = httpx.Client(base_url=base_url, timeout=timeout)
+
+    def _call(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
+        try:
+            response = self.http.request(method, path, **kwargs)
+        except httpx.TransportError as err:
+            raise ApiError(
+                f"cannot reach the API at {self.http.base_url} ({err}); is `cofounder dev` running?"
+            ) from err
+        if response.status_code >= 400:
+            raise ApiError(_detail(response), response.status_code)
+        result: dict[str, Any] = response.json()
+        return result
+
+    def start(self, project: str, goal: str, require_approval: bool = False) -> dict[str, Any]:
+        body = {"project": project, "goal": goal, "require_approval": require_approval}
+        return self._call("POST", "/api/builds", json=body)
+
+    def get(self, build_id: str) -> dict[str, Any]:
+        return self._call("GET", f"/api/builds/{build_id}")
+
+    def pull_request(self, build_id: str) -> dict[str, Any]:
+        return self._call("GET", f"/api/builds/{build_id}/pull-request")
+
+    def approve(self, build_id: str, approved: bool, comment: str = "") -> dict[str, Any]:
+        body = {"approved": approved, "comment": comment}
+        return self._call("POST", f"/api/builds/{build_id}/approve", json=body)
+
+
+def describe(build: dict[str, Any]) -> str:
+    """One progress line: the phase, the test attempt and the cost so far."""
+    status = build["status"]
+    line = status.replace("_", " ")
+    if status in ("testing", "debugging") and build.get("attempts"):
+        line += f" (attempt {build['attempts']})"
+    cost = build.get("cost") or {}
+    if cost.get("usd"):
+        line += f"  ${cost['usd']:.4f}"
+    if status == "awaiting_approval":
+        line += f"  → approve: cofounder approve {build['id']}"
+    return line
+
+
+def follow(
+    api: BuildsApi, build_id: str, say: Callable[[str], None], interval: float = 0.3
+) -> dict[str, Any]:
+    """Print each change of phase until the build ends; return the final build."""
+    last = ""
+    started = time.monotonic()
+    while True:
+        build = api.get(build_id)
+        line = describe(build)
+        if line != last:
+            say(f"  [{time.monotonic() - started:6.1f}s] {line}")
+            last = line
+        if build["status"] in TERMINAL:
+            return build
+        time.sleep(interval)

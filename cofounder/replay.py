@@ -1,0 +1,40 @@
+"""Replaying recorded histories against the current workflow code."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from temporalio.client import WorkflowHistory
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.worker import Replayer
+
+from cofounder.settings import Settings
+from cofounder.temporal import connect
+
+
+class ReplayFailed(RuntimeError):
+    """The history does not replay: the code changed the workflow's command sequence."""
+
+
+def replayer() -> Replayer:
+    from workflows.build import BuildWorkflow
+
+    return Replayer(workflows=[BuildWorkflow], data_converter=pydantic_data_converter)
+
+
+async def replay_history(history: WorkflowHistory) -> None:
+    result = await replayer().replay_workflow(history, raise_on_replay_failure=False)
+    if result.replay_failure is not None:
+        raise ReplayFailed(str(result.replay_failure)) from result.replay_failure
+
+
+def replay_file(path: Path) -> None:
+    history = WorkflowHistory.from_json(path.stem, path.read_text())
+    asyncio.run(replay_history(history))
+
+
+async def replay_workflow(settings: Settings, workflow_id: str) -> None:
+    client = await connect(settings)
+    history = await client.get_workflow_handle(workflow_id).fetch_history()
+    await replay_history(history)

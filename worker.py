@@ -1,0 +1,80 @@
+"""The worker: wires clients into activities and runs the build workflow's task queue.
+
+More capacity is more of these processes on the same task queue; Temporal does the rest.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import structlog
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+from activities.builds import BuildRecordActivities
+from activities.llm import LlmActivities, make_anthropic_client
+from activities.publish import PublishActivities
+from activities.sandbox import SandboxActivities
+from cofounder.artifacts import ArtifactStore
+from cofounder.db import make_engine, make_sessionmaker
+from cofounder.settings import Settings
+from cofounder.temporal import connect
+from workflows.build import BuildWorkflow
+
+log = structlog.get_logger()
+
+
+def create_worker(
+    client: Client, settings: Settings, sessions: async_sessionmaker[AsyncSession]
+) -> Worker:
+    """A worker for every workflow and activity of a build, on the settings' task queue."""
+    store = ArtifactStore(settings.artifacts_dir)
+    llm = LlmActivities(make_anthropic_client(settings), settings, store, sessions)
+    sandbox = SandboxActivities(settings, store)
+    publish = PublishActivities(settings, store, sessions)
+    records = BuildRecordActivities(sessions)
+    return Worker(
+        client,
+        task_queue=settings.task_queue,
+        workflows=[BuildWorkflow],
+        activities=[
+            llm.plan,
+            llm.write_code,
+            llm.debug,
+            llm.review,
+            sandbox.run_tests,
+            publish.publish,
+            records.record_status,
+            records.record_cost,
+        ],
+    )
+
+
+@asynccontextmanager
+async def running_worker(client: Client, settings: Settings) -> AsyncIterator[Worker]:
+    """A started worker with its own database engine, shut down cleanly on exit."""
+    engine = make_engine(settings.resolved_database_url)
+    try:
+        worker = create_worker(client, settings, make_sessionmaker(engine))
+        async with worker:
+            yield worker
+    finally:
+        await engine.dispose()
+
+
+async def main(settings: Settings | None = None) -> None:
+    """Run a worker until SIGINT or SIGTERM."""
+    settings = settings or Settings()
+    client = await connect(settings)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    async with running_worker(client, settings):
+        log.info("worker started", task_queue=settings.task_queue, model_url=settings.model_base_url)
+        await stop.wait()
+    log.info("worker stopped")

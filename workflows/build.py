@@ -1,0 +1,256 @@
+"""BuildWorkflow: plan → [approval] → code → test (→ debug → code → test)* → review → publish → cost.
+
+Deterministic orchestration only: every side effect is an activity, and every large thing
+(plans, files, logs, transcripts) travels as an artifact-store reference.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+from typing import Any
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy, SearchAttributeKey
+from temporalio.exceptions import ActivityError, ApplicationError, is_cancelled_exception
+from temporalio.workflow import ActivityCancellationType
+
+with workflow.unsafe.imports_passed_through():
+    # Payload models and activity classes: pydantic and the vendor SDKs must not be re-imported
+    # inside the workflow sandbox; only their names and types are used here.
+    from activities.builds import BuildRecordActivities
+    from activities.llm import LlmActivities
+    from activities.publish import PublishActivities
+    from activities.sandbox import SandboxActivities
+    from cofounder.payloads import (
+        ApprovalDecision,
+        BuildInput,
+        BuildStatus,
+        BuildView,
+        CodeRequest,
+        CodeResult,
+        CostSummary,
+        DebugRequest,
+        PlanRequest,
+        PublishRequest,
+        ReviewRequest,
+        StatusUpdate,
+        TestReport,
+        TestRequest,
+    )
+
+BUILD_STATUS = SearchAttributeKey.for_keyword("BuildStatus")
+PROJECT = SearchAttributeKey.for_keyword("Project")
+
+# Model calls: slow but bounded; 429/5xx retried with backoff (429 honours retry-after through
+# the activity's next_retry_delay); bad requests and auth errors are non-retryable at the source.
+LLM_TIMEOUT = timedelta(minutes=10)
+LLM_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(seconds=60),
+    maximum_attempts=8,
+)
+# Sandbox runs heartbeat, so a lost worker is noticed in seconds and cancellation reaches them.
+SANDBOX_TIMEOUT = timedelta(minutes=10)
+SANDBOX_HEARTBEAT = timedelta(seconds=20)
+SANDBOX_RETRY = RetryPolicy(initial_interval=timedelta(seconds=2), maximum_attempts=3)
+PUBLISH_TIMEOUT = timedelta(minutes=2)
+PUBLISH_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_attempts=10)
+# Bookkeeping writes must eventually land: no attempt limit, the database will come back.
+RECORD_TIMEOUT = timedelta(seconds=30)
+RECORD_RETRY = RetryPolicy(
+    initial_interval=timedelta(milliseconds=500), maximum_interval=timedelta(seconds=10)
+)
+
+
+class BuildFailed(Exception):
+    """A build that ran correctly to a negative end (e.g. tests never passed)."""
+
+
+@workflow.defn(name="BuildWorkflow")
+class BuildWorkflow:
+    @workflow.init
+    def __init__(self, input: BuildInput) -> None:
+        self._input = input
+        self._view = BuildView(
+            build_id=input.build_id, status=BuildStatus.QUEUED, max_attempts=input.max_attempts
+        )
+        self._decision: ApprovalDecision | None = None
+
+    @workflow.run
+    async def run(self, input: BuildInput) -> BuildView:
+        try:
+            await self._build(input)
+        except (ActivityError, BuildFailed, asyncio.CancelledError) as err:
+            if is_cancelled_exception(err):
+                await self._finish(BuildStatus.CANCELLED, "cancelled by request")
+                raise
+            reason = _reason(err)
+            await self._finish(BuildStatus.FAILED, reason)
+            raise ApplicationError(f"build failed: {reason}", non_retryable=True) from err
+        return self._view
+
+    @workflow.query
+    def status(self) -> BuildView:
+        """The live phase, attempt, cost so far and last error."""
+        return self._view
+
+    @workflow.update
+    async def approve(self, decision: ApprovalDecision) -> BuildView:
+        """Approve the plan (the build goes on) or reject it with a comment (it is cancelled)."""
+        self._decision = decision
+        return self._view
+
+    @approve.validator
+    def _validate_approve(self, decision: ApprovalDecision) -> None:
+        if self._view.status != BuildStatus.AWAITING_APPROVAL:
+            raise ValueError(f"build is not awaiting approval (status: {self._view.status})")
+        if self._decision is not None:
+            raise ValueError("the plan was already decided")
+
+    async def _build(self, input: BuildInput) -> None:
+        await self._set(BuildStatus.PLANNING)
+        request = PlanRequest(build_id=input.build_id, project=input.project, goal=input.goal)
+        plan = await self._llm(LlmActivities.plan, request)
+        self._view.plan_title = plan.title
+
+        if input.require_approval:
+            await self._set(BuildStatus.AWAITING_APPROVAL)
+            await workflow.wait_condition(lambda: self._decision is not None)
+            assert self._decision is not None
+            if not self._decision.approved:
+                comment = self._decision.comment or "no comment"
+                await self._finish(BuildStatus.CANCELLED, f"plan rejected: {comment}")
+                return
+
+        code = CodeRequest(build_id=input.build_id, goal=input.goal, plan_ref=plan.plan_ref)
+        workspace = await self._code(code)
+        report = await self._test_until_green(input, plan.plan_ref, workspace)
+
+        await self._set(BuildStatus.REVIEWING)
+        review = await self._llm(
+            LlmActivities.review,
+            ReviewRequest(
+                build_id=input.build_id,
+                goal=input.goal,
+                plan_ref=plan.plan_ref,
+                workspace_ref=workspace.workspace_ref,
+                log_ref=report.log_ref,
+            ),
+        )
+
+        await self._set(BuildStatus.PUBLISHING)
+        self._view.pull_request = await workflow.execute_activity_method(
+            PublishActivities.publish,
+            PublishRequest(
+                build_id=input.build_id,
+                project=input.project,
+                goal=input.goal,
+                title=plan.title,
+                plan_ref=plan.plan_ref,
+                workspace_ref=workspace.workspace_ref,
+                review_ref=review.review_ref,
+                test_summary=report.summary,
+                attempts=self._view.attempt,
+                cost=self._view.cost,
+            ),
+            start_to_close_timeout=PUBLISH_TIMEOUT,
+            retry_policy=PUBLISH_RETRY,
+        )
+        await self._finish(BuildStatus.SUCCEEDED, None)
+
+    async def _test_until_green(
+        self, input: BuildInput, plan_ref: str, workspace: CodeResult
+    ) -> TestReport:
+        """Run the tests; on failure diagnose, fix and run again, at most max_attempts times."""
+        for attempt in range(1, input.max_attempts + 1):
+            self._view.attempt = attempt
+            await self._set(BuildStatus.TESTING)
+            report = await workflow.execute_activity_method(
+                SandboxActivities.run_tests,
+                TestRequest(build_id=input.build_id, workspace_ref=workspace.workspace_ref),
+                start_to_close_timeout=SANDBOX_TIMEOUT,
+                heartbeat_timeout=SANDBOX_HEARTBEAT,
+                retry_policy=SANDBOX_RETRY,
+                cancellation_type=ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+            )
+            if report.passed:
+                return report
+            self._view.last_error = f"tests failed on attempt {attempt}: {_tail(report.summary)}"
+            if attempt == input.max_attempts:
+                break
+            await self._set(BuildStatus.DEBUGGING)
+            diagnosis = await self._llm(
+                LlmActivities.debug,
+                DebugRequest(
+                    build_id=input.build_id,
+                    goal=input.goal,
+                    plan_ref=plan_ref,
+                    workspace_ref=workspace.workspace_ref,
+                    log_ref=report.log_ref,
+                ),
+            )
+            workspace = await self._code(
+                CodeRequest(
+                    build_id=input.build_id,
+                    goal=input.goal,
+                    plan_ref=plan_ref,
+                    workspace_ref=workspace.workspace_ref,
+                    diagnosis_ref=diagnosis.diagnosis_ref,
+                )
+            )
+        raise BuildFailed(f"tests still failing after {input.max_attempts} attempts")
+
+    async def _code(self, request: CodeRequest) -> CodeResult:
+        await self._set(BuildStatus.CODING)
+        return await self._llm(LlmActivities.write_code, request)
+
+    async def _llm(self, method: Any, request: Any) -> Any:
+        """Run one model-calling activity and add its usage to the live cost."""
+        result = await workflow.execute_activity_method(
+            method, request, start_to_close_timeout=LLM_TIMEOUT, retry_policy=LLM_RETRY
+        )
+        self._view.cost = self._view.cost + result.usage
+        return result
+
+    async def _set(self, status: BuildStatus, error: str | None = None) -> None:
+        self._view.status = status
+        workflow.upsert_search_attributes([BUILD_STATUS.value_set(status.value)])
+        update = StatusUpdate(
+            build_id=self._input.build_id,
+            status=status,
+            attempts=self._view.attempt,
+            error=error,
+        )
+        await workflow.execute_activity_method(
+            BuildRecordActivities.record_status,
+            update,
+            start_to_close_timeout=RECORD_TIMEOUT,
+            retry_policy=RECORD_RETRY,
+        )
+
+    async def _finish(self, status: BuildStatus, error: str | None) -> None:
+        """Settle the bill from the ledger, then record the final status."""
+        self._view.last_error = error
+        summary: CostSummary = await workflow.execute_activity_method(
+            BuildRecordActivities.record_cost,
+            self._input.build_id,
+            start_to_close_timeout=RECORD_TIMEOUT,
+            retry_policy=RECORD_RETRY,
+        )
+        self._view.cost = summary.usage
+        await self._set(status, error)
+        workflow.logger.info("build %s ended %s", self._input.build_id, status.value)
+
+
+def _reason(err: BaseException) -> str:
+    """The most specific message in an error chain, for people to read."""
+    while isinstance(err, ActivityError) and err.cause is not None:
+        err = err.cause
+    return str(err) or type(err).__name__
+
+
+def _tail(text: str, limit: int = 300) -> str:
+    return text if len(text) <= limit else "…" + text[-limit:]
+
