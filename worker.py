@@ -11,13 +11,13 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import structlog
+from activities.publish import PublishActivities
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import Client
 from temporalio.worker import Worker
 
 from activities.builds import BuildRecordActivities
 from activities.llm import LlmActivities, make_anthropic_client
-from activities.publish import PublishActivities
 from activities.sandbox import SandboxActivities
 from cofounder.artifacts import ArtifactStore
 from cofounder.db import make_engine, make_sessionmaker
@@ -75,6 +75,8 @@ async def main(settings: Settings | None = None) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     async with running_worker(client, settings):
-        log.info("worker started", task_queue=settings.task_queue, model_url=settings.model_base_url)
+        log.info(
+            "worker started", task_queue=settings.task_queue, model_url=settings.model_base_url
+        )
         await stop.wait()
     log.info("worker stopped")

@@ -34,7 +34,7 @@ class BuildRecordActivities:
     @activity.defn
     async def record_cost(self, build_id: str) -> CostSummary:
         usage = await build_usage(self.sessions, build_id)
-        values = {
+        values: dict[str, object] = {
             "input_tokens": usage.input_tokens,
             "output_tokens": usage.output_tokens,
             "cost_micro_usd": usage.cost_micro_usd,

@@ -33,7 +33,8 @@ async def record_call(
         cost_micro_usd=usage.cost_micro_usd,
     )
     async with sessions() as session:
-        insert = pg_insert if session.bind.dialect.name == "postgresql" else sqlite_insert
+        dialect = session.get_bind().dialect.name
+        insert = pg_insert if dialect == "postgresql" else sqlite_insert
         stmt = insert(LedgerEntry).values(**values)
         await session.execute(stmt.on_conflict_do_nothing(index_elements=["idempotency_key"]))
         await session.commit()

@@ -1,4 +1,4 @@
-"""The `cofounder` command: run the stack or its parts, start and follow builds, replay histories."""
+"""The `cofounder` command: run the stack or its parts, start and follow builds, replay."""
 
 from __future__ import annotations
 
@@ -28,11 +28,12 @@ def say(message: str) -> None:
 
 
 def _offline_banner(settings: Settings) -> None:
+    port = settings.offline_model_port
     say("")
-    say("  ┌────────────────────────────────────────────────────────────────────┐")
-    say("  │ ANTHROPIC_API_KEY is not set: builds are SCRIPTED DEMOS played by   │")
-    say(f"  │ the offline model on 127.0.0.1:{settings.offline_model_port:<5}. Set a key for real builds.   │")
-    say("  └────────────────────────────────────────────────────────────────────┘")
+    say("  " + "*" * 72)
+    say("  * ANTHROPIC_API_KEY is not set: every build is a SCRIPTED DEMO, played by")
+    say(f"  * the offline model on 127.0.0.1:{port}. Set ANTHROPIC_API_KEY for real builds.")
+    say("  " + "*" * 72)
     say("")
 
 
@@ -86,8 +87,10 @@ def _report(settings: Settings, build: dict[str, Any]) -> None:
     )
     cost = build.get("cost") or {}
     say(f"\nbuild {build['id']} {build['status']} after {build.get('attempts', 0)} test attempt(s)")
-    say(f"  cost: ${cost.get('usd', 0):.4f} ({cost.get('input_tokens', 0)} in / "
-        f"{cost.get('output_tokens', 0)} out tokens)")
+    say(
+        f"  cost: ${cost.get('usd', 0):.4f} ({cost.get('input_tokens', 0)} in / "
+        f"{cost.get('output_tokens', 0)} out tokens)"
+    )
     if build.get("error"):
         say(f"  error: {build['error']}")
     if build.get("pull_request"):
@@ -158,7 +161,9 @@ def api() -> None:
 
     configure_logging()
     settings = Settings()
-    uvicorn.run(create_app(settings), host=settings.api_host, port=settings.api_port, log_config=None)
+    uvicorn.run(
+        create_app(settings), host=settings.api_host, port=settings.api_port, log_config=None
+    )
 
 
 @app.command("offline-model")
@@ -181,7 +186,9 @@ def db_upgrade(revision: str = "head") -> None:
 
 @app.command()
 def replay(
-    workflow_id: Annotated[str | None, typer.Argument(help="Fetch this workflow's history.")] = None,
+    workflow_id: Annotated[
+        str | None, typer.Argument(help="Fetch this workflow's history.")
+    ] = None,
     file: Annotated[Path | None, typer.Option(help="Replay a history JSON file instead.")] = None,
 ) -> None:
     """Replay a build's history against the current code; non-zero on non-determinism."""

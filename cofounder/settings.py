@@ -20,9 +20,10 @@ class ModelPrice(BaseModel):
 
 
 DEFAULT_PRICES: dict[str, ModelPrice] = {
+    "claude-sonnet-4-6": ModelPrice(input=3, output=15, cache_write=3.75, cache_read=0.30),
     "claude-sonnet-4-5": ModelPrice(input=3, output=15, cache_write=3.75, cache_read=0.30),
     "claude-haiku-4-5": ModelPrice(input=1, output=5, cache_write=1.25, cache_read=0.10),
-    "claude-opus-4-5": ModelPrice(input=5, output=25, cache_write=6.25, cache_read=0.50),
+    "claude-opus-4-6": ModelPrice(input=5, output=25, cache_write=6.25, cache_read=0.50),
 }
 
 Role = Literal["architect", "coder", "debugger", "reviewer"]
@@ -62,9 +63,9 @@ class Settings(BaseSettings):
         default=None, validation_alias=_env("ANTHROPIC_BASE_URL")
     )
     offline_model_port: int = 8787
-    model_architect: str = "claude-sonnet-4-5"
-    model_coder: str = "claude-sonnet-4-5"
-    model_debugger: str = "claude-sonnet-4-5"
+    model_architect: str = "claude-sonnet-4-6"
+    model_coder: str = "claude-sonnet-4-6"
+    model_debugger: str = "claude-sonnet-4-6"
     model_reviewer: str = "claude-haiku-4-5"
     llm_timeout_seconds: float = 120.0
     llm_max_tokens: int = 8192

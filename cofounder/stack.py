@@ -96,7 +96,9 @@ class Stack:
         while not check():
             self.raise_if_exited()
             if time.monotonic() > deadline:
-                raise StackError(f"{what} did not become ready in {timeout:.0f}s; see {self.logs_dir}")
+                raise StackError(
+                    f"{what} did not become ready in {timeout:.0f}s; see {self.logs_dir}"
+                )
             time.sleep(0.2)
 
     def raise_if_exited(self) -> None:
@@ -140,10 +142,17 @@ def start_stack(settings: Settings, say: Callable[[str], None]) -> Stack:
 
     temporal_host, temporal_port = split_address(settings.temporal_address)
     ensure_port_free(temporal_host, temporal_port, "Temporal", "TEMPORAL_ADDRESS")
-    ensure_port_free(temporal_host, settings.temporal_ui_port, "Temporal UI", "COFOUNDER_TEMPORAL_UI_PORT")
+    ensure_port_free(
+        temporal_host, settings.temporal_ui_port, "Temporal UI", "COFOUNDER_TEMPORAL_UI_PORT"
+    )
     ensure_port_free(settings.api_host, settings.api_port, "API", "COFOUNDER_API_PORT")
     if settings.offline:
-        ensure_port_free("127.0.0.1", settings.offline_model_port, "offline model", "COFOUNDER_OFFLINE_MODEL_PORT")
+        ensure_port_free(
+            "127.0.0.1",
+            settings.offline_model_port,
+            "offline model",
+            "COFOUNDER_OFFLINE_MODEL_PORT",
+        )
 
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     upgrade(settings.resolved_database_url)
@@ -154,15 +163,22 @@ def start_stack(settings: Settings, say: Callable[[str], None]) -> Stack:
     try:
         stack.start("temporal", temporal_command(settings))
         stack.wait_until("Temporal", lambda: port_open(temporal_host, temporal_port))
-        say(f"Temporal dev server on {settings.temporal_address}, UI on http://{temporal_host}:{settings.temporal_ui_port}")
+        say(
+            f"Temporal dev server on {settings.temporal_address}, UI on http://{temporal_host}:{settings.temporal_ui_port}"
+        )
         if settings.offline:
             stack.env["ANTHROPIC_BASE_URL"] = settings.model_base_url
             stack.start_cofounder("offline-model", "offline-model")
-            stack.wait_until("offline model", lambda: port_open("127.0.0.1", settings.offline_model_port))
+            stack.wait_until(
+                "offline model", lambda: port_open("127.0.0.1", settings.offline_model_port)
+            )
         stack.start_cofounder("worker", "worker")
         stack.start_cofounder("api", "api")
-        stack.wait_until("API", lambda: http_ok(f"http://{settings.api_host}:{settings.api_port}/readyz"))
-        say(f"API on http://{settings.api_host}:{settings.api_port} (docs at /docs); logs in {stack.logs_dir}")
+        stack.wait_until(
+            "API", lambda: http_ok(f"http://{settings.api_host}:{settings.api_port}/readyz")
+        )
+        api_url = f"http://{settings.api_host}:{settings.api_port}"
+        say(f"API on {api_url} (docs at {api_url}/docs); logs in {stack.logs_dir}")
     except BaseException:
         stack.stop()
         raise

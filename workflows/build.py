@@ -1,4 +1,4 @@
-"""BuildWorkflow: plan → [approval] → code → test (→ debug → code → test)* → review → publish → cost.
+"""BuildWorkflow: plan → [approve] → code → test (→ debug → code → test)* → review → publish → cost.
 
 Deterministic orchestration only: every side effect is an activity, and every large thing
 (plans, files, logs, transcripts) travels as an artifact-store reference.
@@ -18,9 +18,10 @@ from temporalio.workflow import ActivityCancellationType
 with workflow.unsafe.imports_passed_through():
     # Payload models and activity classes: pydantic and the vendor SDKs must not be re-imported
     # inside the workflow sandbox; only their names and types are used here.
+    from activities.publish import PublishActivities
+
     from activities.builds import BuildRecordActivities
     from activities.llm import LlmActivities
-    from activities.publish import PublishActivities
     from activities.sandbox import SandboxActivities
     from cofounder.payloads import (
         ApprovalDecision,
@@ -45,6 +46,7 @@ PROJECT = SearchAttributeKey.for_keyword("Project")
 # Model calls: slow but bounded; 429/5xx retried with backoff (429 honours retry-after through
 # the activity's next_retry_delay); bad requests and auth errors are non-retryable at the source.
 LLM_TIMEOUT = timedelta(minutes=10)
+LLM_HEARTBEAT = timedelta(seconds=30)
 LLM_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1),
     backoff_coefficient=2.0,
@@ -53,12 +55,12 @@ LLM_RETRY = RetryPolicy(
 )
 # Sandbox runs heartbeat, so a lost worker is noticed in seconds and cancellation reaches them.
 SANDBOX_TIMEOUT = timedelta(minutes=10)
-SANDBOX_HEARTBEAT = timedelta(seconds=20)
+SANDBOX_HEARTBEAT = timedelta(seconds=10)
 SANDBOX_RETRY = RetryPolicy(initial_interval=timedelta(seconds=2), maximum_attempts=3)
 PUBLISH_TIMEOUT = timedelta(minutes=2)
 PUBLISH_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_attempts=10)
 # Bookkeeping writes must eventually land: no attempt limit, the database will come back.
-RECORD_TIMEOUT = timedelta(seconds=30)
+RECORD_TIMEOUT = timedelta(seconds=10)
 RECORD_RETRY = RetryPolicy(
     initial_interval=timedelta(milliseconds=500), maximum_interval=timedelta(seconds=10)
 )
@@ -209,7 +211,11 @@ class BuildWorkflow:
     async def _llm(self, method: Any, request: Any) -> Any:
         """Run one model-calling activity and add its usage to the live cost."""
         result = await workflow.execute_activity_method(
-            method, request, start_to_close_timeout=LLM_TIMEOUT, retry_policy=LLM_RETRY
+            method,
+            request,
+            start_to_close_timeout=LLM_TIMEOUT,
+            heartbeat_timeout=LLM_HEARTBEAT,
+            retry_policy=LLM_RETRY,
         )
         self._view.cost = self._view.cost + result.usage
         return result
@@ -253,4 +259,3 @@ def _reason(err: BaseException) -> str:
 
 def _tail(text: str, limit: int = 300) -> str:
     return text if len(text) <= limit else "…" + text[-limit:]
-

@@ -1,0 +1,157 @@
+"""Each model call made at most once per activity execution and billed exactly once.
+
+A call's key is derived from the activity's identity (workflow id, run id, activity id), the turn
+and the exact request body, so it is stable across the activity's retries. The response is written
+to the journal (one file per key, atomically) right after the call and before the ledger row:
+a retry after a crash reuses it instead of calling the model again, and the ledger ignores the
+repeated key. A response that failed validation is marked rejected, so the retry asks again under
+a new key (a new call, billed as such) instead of replaying the bad answer forever.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import structlog
+from anthropic.types import Message
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from temporalio import activity
+
+from activities.ledger import record_call
+from cofounder.artifacts import ArtifactStore
+from cofounder.payloads import Usage
+from cofounder.settings import ModelPrice
+
+log = structlog.get_logger()
+
+
+def call_key(turn: int, body: dict[str, Any]) -> str:
+    """A key unique to one model call of one activity execution, stable across its retries."""
+    info = activity.info()
+    identity = [info.workflow_id or "", info.workflow_run_id or "", info.activity_id, turn]
+    data = json.dumps([identity, body], sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(data.encode()).hexdigest()
+
+
+def usage_of(message: Message, price: ModelPrice) -> Usage:
+    """Tokens and cost of one call; prices are USD per MTok, i.e. micro-dollars per token."""
+    used = message.usage
+    cache_write = used.cache_creation_input_tokens or 0
+    cache_read = used.cache_read_input_tokens or 0
+    cost = (
+        used.input_tokens * price.input
+        + used.output_tokens * price.output
+        + cache_write * price.cache_write
+        + cache_read * price.cache_read
+    )
+    return Usage(
+        calls=1,
+        input_tokens=used.input_tokens,
+        output_tokens=used.output_tokens,
+        cache_creation_input_tokens=cache_write,
+        cache_read_input_tokens=cache_read,
+        cost_micro_usd=round(cost),
+    )
+
+
+class CallJournal:
+    """One small JSON file per call key under `root`: `{"response": ..., "rejected": bool}`."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def _path(self, key: str) -> Path:
+        if len(key) < 16 or not all(c in "0123456789abcdef-" for c in key):
+            raise ValueError(f"not a call key: {key!r}")
+        return self.root / key[:2] / f"{key}.json"
+
+    def get(self, key: str) -> dict[str, Any] | None:
+        try:
+            entry: dict[str, Any] = json.loads(self._path(key).read_text())
+        except FileNotFoundError:
+            return None
+        return entry
+
+    def put(self, key: str, response: dict[str, Any], *, rejected: bool = False) -> None:
+        path = self._path(key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        data = json.dumps({"response": response, "rejected": rejected}, sort_keys=True)
+        # Write then rename: a crash mid-write must not leave a truncated entry under the key.
+        fd, tmp = tempfile.mkstemp(dir=path.parent)
+        with os.fdopen(fd, "w") as f:
+            f.write(data)
+        os.replace(tmp, path)
+
+    def reject(self, key: str) -> None:
+        """Mark a recorded response as unusable, so the next attempt asks the model again."""
+        entry = self.get(key)
+        if entry is not None:
+            self.put(key, entry["response"], rejected=True)
+
+    def usable_key(self, key: str) -> str:
+        """The first key in `key`'s chain whose entry is missing or usable (not rejected)."""
+        candidate, generation = key, 0
+        while (entry := self.get(candidate)) is not None and entry["rejected"]:
+            generation += 1
+            candidate = f"{key}-{generation}"
+        return candidate
+
+
+class JournaledCalls:
+    """Makes model calls through the journal and records one ledger row per call."""
+
+    def __init__(
+        self, root: Path, store: ArtifactStore, sessions: async_sessionmaker[AsyncSession]
+    ) -> None:
+        self.journal = CallJournal(root)
+        self.store = store
+        self.sessions = sessions
+
+    async def call(
+        self,
+        *,
+        build_id: str,
+        role: str,
+        turn: int,
+        body: dict[str, Any],
+        price: ModelPrice,
+        create: Callable[[], Awaitable[Message]],
+    ) -> tuple[Message, str, Usage]:
+        """The response for `body` (from the journal, or from `create()`), its key and usage."""
+        model = str(body["model"])
+        key = self.journal.usable_key(call_key(turn, body))
+        logger = log.bind(build_id=build_id, role=role, model=model, turn=turn, call=key[:16])
+        entry = self.journal.get(key)
+        if entry is None:
+            message = await create()
+            response = message.model_dump(mode="json")
+            self.journal.put(key, response)
+            transcript = self.store.put_json({"request": body, "response": response})
+            logger = logger.bind(transcript_ref=transcript)
+        else:
+            message = Message.model_validate(entry["response"])
+            logger = logger.bind(journal="reused")
+        usage = usage_of(message, price)
+        await record_call(
+            self.sessions,
+            idempotency_key=key,
+            build_id=build_id,
+            role=role,
+            model=model,
+            usage=usage,
+        )
+        logger.info(
+            "model call",
+            stop_reason=message.stop_reason,
+            input_tokens=usage.input_tokens,
+            output_tokens=usage.output_tokens,
+            cache_read=usage.cache_read_input_tokens,
+            cost_micro_usd=usage.cost_micro_usd,
+        )
+        return message, key, usage

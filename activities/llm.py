@@ -1,0 +1,278 @@
+"""Claude roles as activities: architect, coder, debugger and reviewer, through the anthropic SDK.
+
+Every call goes through `_call` and the call journal (activities/journal.py): a retry reuses the
+answers already paid for, and each call has exactly one ledger row. Large things (plans,
+workspaces, diagnoses, reviews, transcripts) go to the artifact store; results carry references.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import time
+from typing import Any, NoReturn, TypeVar
+
+import anthropic
+import structlog
+from anthropic.types import Message, ToolUseBlock
+from pydantic import BaseModel, ValidationError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from temporalio import activity
+
+from activities.errors import (
+    BadRequest,
+    CofounderError,
+    InvalidModelOutput,
+    NotAuthorized,
+    RateLimited,
+    Unavailable,
+    to_application_error,
+)
+from activities.heartbeat import heartbeating
+from activities.journal import JournaledCalls
+from activities.llm_tools import (
+    DIAGNOSIS_HEADING,
+    SYSTEM_PROMPTS,
+    TOOLS,
+    DiagnosisOutput,
+    PlanOutput,
+    ReviewOutput,
+    describe_errors,
+    render_files,
+    render_plan,
+    shorten,
+    tail,
+    write_file,
+)
+from cofounder.artifacts import ArtifactStore
+from cofounder.payloads import (
+    CodeRequest,
+    CodeResult,
+    DebugRequest,
+    DebugResult,
+    PlanRequest,
+    PlanResult,
+    ReviewRequest,
+    ReviewResult,
+    Usage,
+)
+from cofounder.settings import Role, Settings
+
+log = structlog.get_logger()
+
+# Enough for a write / fix / confirm cycle with room for self-correction, never an endless loop.
+CODER_MAX_TURNS = 8
+OFFLINE_API_KEY = "offline"
+EPHEMERAL = {"type": "ephemeral"}
+
+Output = TypeVar("Output", bound=BaseModel)
+
+
+def make_anthropic_client(settings: Settings) -> anthropic.AsyncAnthropic:
+    """The one Claude client; Temporal owns retries, so the SDK makes none of its own."""
+    key = settings.anthropic_api_key
+    return anthropic.AsyncAnthropic(
+        api_key=key.get_secret_value() if key is not None else OFFLINE_API_KEY,
+        base_url=settings.model_base_url,
+        max_retries=0,
+        timeout=settings.llm_timeout_seconds,
+    )
+
+
+def classify_error(err: anthropic.APIError) -> CofounderError:
+    """Our error kind for an SDK error; messages never carry the API key or the transcript."""
+    if isinstance(err, anthropic.APITimeoutError):
+        return Unavailable("the model API did not answer in time")
+    if isinstance(err, anthropic.APIConnectionError):
+        return Unavailable("could not connect to the model API")
+    if not isinstance(err, anthropic.APIStatusError):
+        return Unavailable(f"the model API answered unexpectedly: {shorten(str(err), 200)}")
+    status, detail = err.status_code, _detail(err)
+    if status == 429:
+        retry_after = _retry_after(err.response.headers)
+        return RateLimited(
+            f"the model API is rate limiting (429): {detail}", retry_after=retry_after
+        )
+    if status in (401, 403):
+        return NotAuthorized(f"the model API rejected the API key ({status})")
+    if status >= 500 or status in (408, 409):
+        return Unavailable(f"the model API is unavailable ({status}): {detail}")
+    return BadRequest(f"the model API refused the request ({status}): {detail}")
+
+
+def _detail(err: anthropic.APIStatusError) -> str:
+    body = err.body if isinstance(err.body, dict) else {}
+    inner = body.get("error", body)
+    message = inner.get("message") if isinstance(inner, dict) else None
+    return shorten(str(message or err.message), 300)
+
+
+def _retry_after(headers: Any) -> float | None:
+    """Seconds to wait from `retry-after-ms` or `retry-after` (seconds or an HTTP date)."""
+    if (ms := headers.get("retry-after-ms")) is not None:
+        try:
+            return max(0.0, float(ms) / 1000)
+        except ValueError:
+            pass
+    value = headers.get("retry-after")
+    if value is None:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        try:
+            return max(0.0, email.utils.parsedate_to_datetime(value).timestamp() - time.time())
+        except (TypeError, ValueError):
+            return None
+
+
+class LlmActivities:
+    """The four model-calling activities; clients and stores come in through the constructor."""
+
+    def __init__(
+        self,
+        client: anthropic.AsyncAnthropic,
+        settings: Settings,
+        store: ArtifactStore,
+        sessions: async_sessionmaker[AsyncSession],
+    ) -> None:
+        self.client = client
+        self.settings = settings
+        self.store = store
+        self.sessions = sessions
+        self.calls = JournaledCalls(settings.data_dir.resolve() / "llm-calls", store, sessions)
+
+    @activity.defn
+    async def plan(self, request: PlanRequest) -> PlanResult:
+        prompt = f"Goal: {request.goal}\nProject: {request.project}\n\nPlan this build."
+        plan, usage = await self._forced("architect", request.build_id, prompt, PlanOutput)
+        return PlanResult(
+            plan_ref=self.store.put_json(plan.model_dump()),
+            title=plan.title,
+            summary=shorten(plan.summary),
+            files=plan.files,
+            usage=usage,
+        )
+
+    @activity.defn
+    async def write_code(self, request: CodeRequest) -> CodeResult:
+        files = self.store.get_tree(request.workspace_ref) if request.workspace_ref else {}
+        prompt = self._context(request.goal, request.plan_ref, files)
+        if request.diagnosis_ref:
+            diagnosis = self.store.get_json(request.diagnosis_ref)
+            prompt += f"\n\n{DIAGNOSIS_HEADING}\n{diagnosis['summary']}\n\nFix: {diagnosis['fix']}"
+        messages: list[dict[str, Any]] = [{"role": "user", "content": prompt}]
+        usage, first_key = Usage(), ""
+        for turn in range(CODER_MAX_TURNS):
+            message, key, used = await self._call("coder", request.build_id, turn, messages)
+            usage, first_key = usage + used, first_key or key
+            calls = [block for block in message.content if isinstance(block, ToolUseBlock)]
+            content = [
+                block.model_dump(mode="json", exclude_none=True) for block in message.content
+            ]
+            messages.append({"role": "assistant", "content": content})
+            if not calls:
+                break
+            messages.append(
+                {"role": "user", "content": [write_file(call, files) for call in calls]}
+            )
+        else:
+            return self._coder_failed(first_key, f"did not finish within {CODER_MAX_TURNS} turns")
+        if not files:
+            return self._coder_failed(first_key, "wrote no files")
+        return CodeResult(
+            workspace_ref=self.store.put_tree(files), files=sorted(files), usage=usage
+        )
+
+    @activity.defn
+    async def debug(self, request: DebugRequest) -> DebugResult:
+        files = self.store.get_tree(request.workspace_ref)
+        prompt = self._context(request.goal, request.plan_ref, files)
+        prompt += f"\n\nFailing test log:\n{tail(self._log(request.log_ref))}"
+        diagnosis, usage = await self._forced("debugger", request.build_id, prompt, DiagnosisOutput)
+        return DebugResult(
+            diagnosis_ref=self.store.put_json(diagnosis.model_dump()),
+            summary=shorten(diagnosis.summary),
+            usage=usage,
+        )
+
+    @activity.defn
+    async def review(self, request: ReviewRequest) -> ReviewResult:
+        files = self.store.get_tree(request.workspace_ref)
+        prompt = self._context(request.goal, request.plan_ref, files)
+        prompt += f"\n\nTest log:\n{tail(self._log(request.log_ref))}"
+        review, usage = await self._forced("reviewer", request.build_id, prompt, ReviewOutput)
+        return ReviewResult(
+            approved=review.approved,
+            summary=shorten(review.summary),
+            review_ref=self.store.put_json(review.model_dump()),
+            usage=usage,
+        )
+
+    def _coder_failed(self, first_key: str, problem: str) -> NoReturn:
+        # Start the conversation afresh on retry rather than replaying the same dead end.
+        self.calls.journal.reject(first_key)
+        raise to_application_error(InvalidModelOutput(f"the coder {problem}"))
+
+    def _log(self, log_ref: str) -> str:
+        # Test output is whatever the code printed; never let a stray byte fail the activity.
+        return self.store.get_bytes(log_ref).decode("utf-8", errors="replace")
+
+    def _context(self, goal: str, plan_ref: str, files: dict[str, bytes]) -> str:
+        plan = render_plan(self.store.get_json(plan_ref))
+        return f"Goal: {goal}\n\nPlan:\n{plan}\n\nCurrent workspace files:\n{render_files(files)}"
+
+    async def _forced(
+        self, role: Role, build_id: str, prompt: str, output: type[Output]
+    ) -> tuple[Output, Usage]:
+        """One call that must answer with the role's tool; its input validated as `output`."""
+        tool = TOOLS[role]["name"]
+        messages = [{"role": "user", "content": prompt}]
+        choice = {"type": "tool", "name": tool}
+        message, key, usage = await self._call(role, build_id, 0, messages, choice)
+        calls = [b for b in message.content if isinstance(b, ToolUseBlock) and b.name == tool]
+        try:
+            if not calls:
+                raise InvalidModelOutput(f"the {role} answered without calling {tool}")
+            return output.model_validate(calls[0].input), usage
+        except (ValidationError, InvalidModelOutput) as err:
+            self.calls.journal.reject(key)  # the retry asks again instead of replaying this answer
+            reason = describe_errors(err) if isinstance(err, ValidationError) else str(err)
+            log.warning("invalid model output", build_id=build_id, role=role, reason=reason)
+            problem = InvalidModelOutput(f"the {role}'s {tool} input was invalid: {reason}")
+            raise to_application_error(problem) from None
+
+    async def _call(
+        self,
+        role: Role,
+        build_id: str,
+        turn: int,
+        messages: list[dict[str, Any]],
+        tool_choice: dict[str, Any] | None = None,
+    ) -> tuple[Message, str, Usage]:
+        """One model call for `role`; the system prompt is marked for prompt caching."""
+        model = self.settings.model_for(role)
+        system = {"type": "text", "text": SYSTEM_PROMPTS[role], "cache_control": EPHEMERAL}
+        body: dict[str, Any] = {
+            "model": model,
+            "max_tokens": self.settings.llm_max_tokens,
+            "system": [system],
+            "messages": list(messages),
+            "tools": [TOOLS[role]],
+        }
+        if tool_choice is not None:
+            body["tool_choice"] = tool_choice
+        return await self.calls.call(
+            build_id=build_id,
+            role=role,
+            turn=turn,
+            body=body,
+            price=self.settings.model_prices[model],
+            create=lambda: self._create(body),
+        )
+
+    async def _create(self, body: dict[str, Any]) -> Message:
+        try:
+            async with heartbeating():
+                return await self.client.messages.create(**body)
+        except anthropic.APIError as err:
+            raise to_application_error(classify_error(err), type_name=type(err).__name__) from err

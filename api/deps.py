@@ -1,0 +1,49 @@
+"""Request dependencies: settings, a database session, the Temporal client and the caller."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlalchemy.ext.asyncio import AsyncSession
+from temporalio.client import Client
+
+from cofounder.settings import Settings
+
+LOCAL_USER = "local"
+
+
+@dataclass(frozen=True)
+class User:
+    """Who is calling; every query is scoped to `id` as the owner."""
+
+    id: str
+
+
+def get_settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
+    """One session per request; whatever is not committed is rolled back on close."""
+    async with request.app.state.sessions() as session:
+        yield session
+
+
+def get_temporal(request: Request) -> Client:
+    client: Client = request.app.state.temporal
+    return client
+
+
+def get_current_user() -> User:
+    # Everyone is the local user until real authentication (Clerk) replaces this dependency.
+    return User(id=LOCAL_USER)
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+SessionDep = Annotated[AsyncSession, Depends(get_session)]
+TemporalDep = Annotated[Client, Depends(get_temporal)]
+CurrentUser = Annotated[User, Depends(get_current_user)]

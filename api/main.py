@@ -1,0 +1,106 @@
+"""The HTTP front door: starts, lists, follows and steers builds (OpenAPI at /docs)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import structlog
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from sqlalchemy.exc import OperationalError
+from starlette.datastructures import MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from temporalio.client import Client
+
+from api.routes import builds, health
+from api.service import ServiceError
+from cofounder.db import make_engine, make_sessionmaker
+from cofounder.logging import REQUEST_ID_HEADER, request_id
+from cofounder.settings import Settings
+from cofounder.temporal import connect
+
+log = structlog.get_logger()
+
+
+def create_app(settings: Settings | None = None, *, client: Client | None = None) -> FastAPI:
+    """The API app; pass `client` to reuse a Temporal client (tests), else it connects on start.
+
+    The database schema comes from Alembic (`cofounder db upgrade`), never from here.
+    """
+    settings = settings or Settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        engine = make_engine(settings.resolved_database_url)
+        try:
+            app.state.settings = settings
+            app.state.sessions = make_sessionmaker(engine)
+            app.state.temporal = client or await connect(settings)
+            log.info("api started", task_queue=settings.task_queue)
+            yield
+        finally:
+            await engine.dispose()
+
+    app = FastAPI(
+        title="cofounder",
+        summary="Turns a founder's goal into tested code in a pull request.",
+        version="0.1.0",
+        lifespan=lifespan,
+    )
+    app.include_router(builds.router)
+    app.include_router(health.router)
+    app.add_exception_handler(ServiceError, _service_error)
+    app.add_exception_handler(OperationalError, _database_down)
+    app.add_middleware(RequestContext)
+    return app
+
+
+async def _service_error(_: Request, err: Exception) -> JSONResponse:
+    assert isinstance(err, ServiceError)
+    return JSONResponse({"detail": err.detail}, status_code=err.status_code)
+
+
+async def _database_down(_: Request, err: Exception) -> JSONResponse:
+    log.error("database error", error=str(err))
+    return JSONResponse({"detail": "the database is unavailable; try again"}, status_code=503)
+
+
+class RequestContext:
+    """Binds a correlation id (the caller's X-Request-ID, or a new one) to every log line of a
+    request, echoes it in the response, and logs one line per request."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        sent = dict(scope["headers"]).get(REQUEST_ID_HEADER.lower().encode())
+        rid = request_id(sent.decode("latin-1") if sent else None)
+        scope.setdefault("state", {})["request_id"] = rid
+        structlog.contextvars.clear_contextvars()
+        structlog.contextvars.bind_contextvars(request_id=rid)
+        started = time.perf_counter()
+        status = 500
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                MutableHeaders(scope=message)[REQUEST_ID_HEADER] = rid
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            log.info(
+                "request",
+                method=scope["method"],
+                path=scope["path"],
+                status=status,
+                duration_ms=round((time.perf_counter() - started) * 1000, 1),
+            )
+            structlog.contextvars.clear_contextvars()

@@ -1,0 +1,161 @@
+"""Request and response bodies of the HTTP API (they are the OpenAPI schema at /docs)."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from typing import Annotated
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+
+from cofounder.db import Build, PullRequest
+from cofounder.payloads import BuildStatus, BuildView
+
+SLUG_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
+GOAL_MAX = 4000
+
+
+def check_slug(value: str) -> str:
+    """A project slug: lowercase letters, digits and '-', 1 to 63 characters."""
+    if not SLUG_PATTERN.fullmatch(value):
+        raise ValueError(
+            "project must be 1-63 characters of lowercase letters, digits and '-', "
+            "starting with a letter or digit"
+        )
+    return value
+
+
+def _utc(value: datetime) -> datetime:
+    # SQLite hands timestamps back without a zone; they were written in UTC.
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value
+
+
+Slug = Annotated[str, AfterValidator(check_slug)]
+Goal = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=GOAL_MAX)]
+UtcDatetime = Annotated[datetime, AfterValidator(_utc)]
+
+
+class BuildCreate(BaseModel):
+    """What a founder asks for: a goal in plain words, for one project."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    project: Slug = Field(examples=["demo"])
+    goal: Goal = Field(examples=["add a /healthz endpoint with tests"])
+    require_approval: bool = Field(
+        default=False, description="Pause after planning until the plan is approved."
+    )
+
+
+class ApprovalRequest(BaseModel):
+    """Approve the plan (the build goes on) or reject it (the build is cancelled)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    approved: bool
+    comment: str = Field(default="", max_length=4000)
+
+
+class Cost(BaseModel):
+    usd: float = Field(description="Dollars spent on model calls so far.")
+    input_tokens: int
+    output_tokens: int
+
+    @classmethod
+    def of(cls, micro_usd: int, input_tokens: int, output_tokens: int) -> Cost:
+        return cls(
+            usd=micro_usd / 1_000_000, input_tokens=input_tokens, output_tokens=output_tokens
+        )
+
+
+class PullRequestSummary(BaseModel):
+    id: int
+    title: str
+    branch: str
+    base: str
+    head_sha: str
+
+
+class BuildOut(BaseModel):
+    """One build as the dashboard and the CLI see it."""
+
+    id: str
+    project: str
+    goal: str
+    status: BuildStatus
+    attempts: int
+    require_approval: bool
+    workflow_id: str
+    pull_request: PullRequestSummary | None
+    cost: Cost
+    error: str | None
+    created_at: UtcDatetime
+    updated_at: UtcDatetime
+    finished_at: UtcDatetime | None
+
+    @classmethod
+    def from_row(cls, build: Build, project: str, pr: PullRequest | None) -> BuildOut:
+        """The API's view of a build row (and its pull request row, if any)."""
+        pull_request = None
+        if pr is not None:
+            pull_request = PullRequestSummary(
+                id=pr.id, title=pr.title, branch=pr.branch, base=pr.base, head_sha=pr.head_sha
+            )
+        return cls(
+            id=build.id,
+            project=project,
+            goal=build.goal,
+            status=BuildStatus(build.status),
+            attempts=build.attempts,
+            require_approval=build.require_approval,
+            workflow_id=build.workflow_id,
+            pull_request=pull_request,
+            cost=Cost.of(build.cost_micro_usd, build.input_tokens, build.output_tokens),
+            error=build.error,
+            created_at=build.created_at,
+            updated_at=build.updated_at,
+            finished_at=build.finished_at,
+        )
+
+    def with_view(self, view: BuildView) -> BuildOut:
+        """This build with the workflow's live state laid over the database row."""
+        pull_request = self.pull_request
+        if view.pull_request is not None:
+            pull_request = PullRequestSummary.model_validate(view.pull_request.model_dump())
+        usage = view.cost
+        return self.model_copy(
+            update={
+                "status": view.status,
+                "attempts": view.attempt,
+                "cost": Cost.of(usage.cost_micro_usd, usage.input_tokens, usage.output_tokens),
+                "error": view.last_error,
+                "pull_request": pull_request,
+            }
+        )
+
+
+class BuildList(BaseModel):
+    builds: list[BuildOut]
+
+
+class PullRequestOut(BaseModel):
+    """The pull request a build opened, with its full diff."""
+
+    id: int
+    title: str
+    body: str
+    base: str
+    branch: str
+    head_sha: str
+    diff: str
+    created_at: UtcDatetime
+
+    @classmethod
+    def from_row(cls, pr: PullRequest) -> PullRequestOut:
+        return cls.model_validate(pr, from_attributes=True)
+
+
+class Health(BaseModel):
+    status: str = "ok"
+    checks: dict[str, str] | None = Field(default=None, description='"ok" or "down: <why>"')
+    detail: str | None = None

@@ -1,0 +1,299 @@
+"""What the builds API does, apart from HTTP: rows in the app database, calls to the workflow.
+
+A build is a row (the record the workflow keeps up to date) and a `BuildWorkflow` execution
+(the live truth while it runs). Errors carry the HTTP status they answer with.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from datetime import timedelta
+from typing import Any
+
+import structlog
+from sqlalchemy import Select, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+from temporalio.client import (
+    Client,
+    WorkflowExecutionStatus,
+    WorkflowHandle,
+    WorkflowUpdateFailedError,
+    WorkflowUpdateRPCTimeoutOrCancelledError,
+)
+from temporalio.common import SearchAttributeKey, SearchAttributePair, TypedSearchAttributes
+from temporalio.exceptions import FailureError
+from temporalio.service import RPCError, RPCStatusCode
+
+from api.schemas import BuildCreate, BuildOut
+from cofounder.db import Build, Project, PullRequest
+from cofounder.db.models import utcnow
+from cofounder.payloads import ApprovalDecision, BuildInput, BuildStatus, BuildView
+from cofounder.settings import Settings
+
+log = structlog.get_logger()
+
+WORKFLOW_TYPE = "BuildWorkflow"
+BUILD_STATUS = SearchAttributeKey.for_keyword("BuildStatus")
+PROJECT = SearchAttributeKey.for_keyword("Project")
+START_TIMEOUT = timedelta(seconds=10)
+# A GET must stay fast when no worker is polling; the database row answers instead.
+STATUS_QUERY_TIMEOUT = timedelta(seconds=1)
+# Waiting for the workflow to accept and run the update; a worker answers in milliseconds.
+UPDATE_TIMEOUT = timedelta(seconds=10)
+
+
+class ServiceError(Exception):
+    """A refusal with a message for people; `status_code` is the HTTP answer."""
+
+    status_code = 500
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail)
+        self.detail = detail
+
+
+class NotFound(ServiceError):
+    status_code = 404
+
+
+class Conflict(ServiceError):
+    status_code = 409
+
+
+class Unavailable(ServiceError):
+    status_code = 503
+
+
+class TimedOut(ServiceError):
+    status_code = 504
+
+
+def new_build_id() -> str:
+    return uuid.uuid4().hex[:16]
+
+
+async def create_build(
+    session: AsyncSession,
+    client: Client,
+    settings: Settings,
+    owner: str,
+    request: BuildCreate,
+    request_id: str | None = None,
+) -> BuildOut:
+    """Insert the project (on first use) and the build, and start its workflow: all or nothing."""
+    project_id = await _ensure_project(session, owner, request.project)
+    build_id = new_build_id()
+    build = Build(
+        id=build_id,
+        project_id=project_id,
+        owner=owner,
+        goal=request.goal,
+        status=BuildStatus.QUEUED.value,
+        require_approval=request.require_approval,
+        workflow_id=f"build-{build_id}",
+        attempts=0,
+        input_tokens=0,
+        output_tokens=0,
+        cost_micro_usd=0,
+    )
+    session.add(build)
+    # Flushed, not committed: the rows are only kept once the workflow has really started.
+    await session.flush()
+    handle = await _start_workflow(session, client, settings, build, request, request_id)
+    try:
+        await session.commit()
+    except Exception as err:
+        await session.rollback()
+        await _terminate(handle, "the API could not save the build")
+        raise Unavailable("could not save the build; it was not started") from err
+    log.info("build created", build_id=build_id, project=request.project)
+    return BuildOut.from_row(build, request.project, None)
+
+
+async def _ensure_project(session: AsyncSession, owner: str, slug: str) -> int:
+    """The project's id, inserting it if new; ON CONFLICT keeps concurrent first uses safe."""
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    statement = (
+        insert(Project)
+        .values(owner=owner, slug=slug, created_at=utcnow())
+        .on_conflict_do_nothing(index_elements=["owner", "slug"])
+    )
+    await session.execute(statement)
+    found = select(Project.id).where(Project.owner == owner, Project.slug == slug)
+    return int((await session.execute(found)).scalar_one())
+
+
+async def _start_workflow(
+    session: AsyncSession,
+    client: Client,
+    settings: Settings,
+    build: Build,
+    request: BuildCreate,
+    request_id: str | None,
+) -> WorkflowHandle[Any, Any]:
+    payload = BuildInput(
+        build_id=build.id,
+        project=request.project,
+        goal=request.goal,
+        require_approval=request.require_approval,
+        max_attempts=settings.max_attempts,
+    )
+    attributes = TypedSearchAttributes(
+        [
+            SearchAttributePair(BUILD_STATUS, BuildStatus.QUEUED.value),
+            SearchAttributePair(PROJECT, request.project),
+        ]
+    )
+    try:
+        return await client.start_workflow(
+            WORKFLOW_TYPE,
+            payload,
+            id=build.workflow_id,
+            task_queue=settings.task_queue,
+            search_attributes=attributes,
+            memo={"request_id": request_id} if request_id else None,
+            rpc_timeout=START_TIMEOUT,
+        )
+    except Exception as err:
+        await session.rollback()
+        log.warning("workflow start failed", build_id=build.id, error=str(err))
+        raise Unavailable(
+            f"could not start the build: Temporal is unavailable ({type(err).__name__}); "
+            "nothing was created, try again"
+        ) from err
+
+
+async def _terminate(handle: WorkflowHandle[Any, Any], reason: str) -> None:
+    try:
+        await handle.terminate(reason=reason)
+    except Exception:
+        # Nothing more can be done here; the orphan shows up in Temporal with this log line.
+        log.exception("could not terminate an unsaved build", workflow_id=handle.id)
+
+
+def _select(owner: str) -> Select[Build, str, PullRequest]:
+    # PullRequest is None in rows of builds without one (outer join).
+    return (
+        select(Build, Project.slug, PullRequest)
+        .join(Project, Project.id == Build.project_id)
+        .outerjoin(PullRequest, PullRequest.build_id == Build.id)
+        .where(Build.owner == owner)
+    )
+
+
+async def load_build(session: AsyncSession, owner: str, build_id: str) -> BuildOut:
+    """The build as recorded in the database, or NotFound."""
+    row = (await session.execute(_select(owner).where(Build.id == build_id))).first()
+    if row is None:
+        raise NotFound(f"build {build_id} not found")
+    return BuildOut.from_row(row[0], row[1], row[2])
+
+
+async def list_builds(
+    session: AsyncSession,
+    owner: str,
+    project: str | None,
+    status: BuildStatus | None,
+    limit: int,
+) -> list[BuildOut]:
+    """The owner's builds as recorded in the database, newest first."""
+    query = _select(owner)
+    if project is not None:
+        query = query.where(Project.slug == project)
+    if status is not None:
+        query = query.where(Build.status == status.value)
+    query = query.order_by(Build.created_at.desc(), Build.id.desc()).limit(limit)
+    return [
+        BuildOut.from_row(row[0], row[1], row[2]) for row in (await session.execute(query)).all()
+    ]
+
+
+async def live_build(session: AsyncSession, client: Client, owner: str, build_id: str) -> BuildOut:
+    """The build with the workflow's live view while it runs; a finished row is authoritative."""
+    build = await load_build(session, owner, build_id)
+    if build.status.terminal:
+        return build
+    handle = client.get_workflow_handle(build.workflow_id)
+    try:
+        view = await handle.query("status", result_type=BuildView, rpc_timeout=STATUS_QUERY_TIMEOUT)
+    except Exception as err:
+        # No worker yet, a closed workflow, Temporal down: the row is the best answer we have.
+        log.debug("status query failed; answering from the database", build_id=build_id, error=err)
+        return build
+    return build.with_view(view)
+
+
+async def cancel_build(
+    session: AsyncSession, client: Client, owner: str, build_id: str
+) -> BuildOut:
+    """Ask the workflow to cancel; asking again is harmless, a finished build is a Conflict."""
+    build = await load_build(session, owner, build_id)
+    _refuse_finished(build, "cancelled")
+    handle = client.get_workflow_handle(build.workflow_id)
+    try:
+        # The row can lag behind (or never see) an end made outside the API, e.g. a terminate.
+        if (await handle.describe()).status != WorkflowExecutionStatus.RUNNING:
+            raise Conflict(f"build {build_id} already finished; it cannot be cancelled")
+        await handle.cancel()
+    except RPCError as err:
+        raise _rpc_error(build_id, "cancelled", err) from err
+    log.info("build cancel requested", build_id=build_id)
+    return build
+
+
+async def approve_build(
+    session: AsyncSession, client: Client, owner: str, build_id: str, decision: ApprovalDecision
+) -> BuildOut:
+    """Send the plan decision; the workflow's validator refuses it unless it awaits approval."""
+    build = await load_build(session, owner, build_id)
+    _refuse_finished(build, "approved")
+    handle = client.get_workflow_handle(build.workflow_id)
+    try:
+        view = await asyncio.wait_for(
+            handle.execute_update("approve", decision, result_type=BuildView),
+            UPDATE_TIMEOUT.total_seconds(),
+        )
+    except WorkflowUpdateFailedError as err:
+        raise Conflict(_failure_message(err)) from err
+    except RPCError as err:
+        raise _rpc_error(build_id, "approved", err) from err
+    except (TimeoutError, WorkflowUpdateRPCTimeoutOrCancelledError) as err:
+        raise TimedOut(
+            f"build {build_id} did not answer within {UPDATE_TIMEOUT.total_seconds():.0f}s "
+            "(is a worker running?); the decision may still be applied"
+        ) from err
+    log.info("build plan decided", build_id=build_id, approved=decision.approved)
+    return build.with_view(view)
+
+
+async def load_pull_request(session: AsyncSession, owner: str, build_id: str) -> PullRequest:
+    """The pull request row of one of the owner's builds, or NotFound."""
+    build = await load_build(session, owner, build_id)
+    query = select(PullRequest).where(PullRequest.build_id == build.id)
+    pr = (await session.execute(query)).scalar_one_or_none()
+    if pr is None:
+        raise NotFound(f"build {build_id} has no pull request (status: {build.status})")
+    return pr
+
+
+def _refuse_finished(build: BuildOut, action: str) -> None:
+    if build.status.terminal:
+        raise Conflict(f"build {build.id} already {build.status}; it cannot be {action}")
+
+
+def _rpc_error(build_id: str, action: str, err: RPCError) -> ServiceError:
+    if err.status == RPCStatusCode.NOT_FOUND:
+        return Conflict(
+            f"build {build_id} has ended (or its workflow is gone); it cannot be {action}"
+        )
+    return Unavailable(f"Temporal could not be reached ({err.message})")
+
+
+def _failure_message(err: WorkflowUpdateFailedError) -> str:
+    cause = err.cause
+    if isinstance(cause, FailureError) and cause.message:
+        return cause.message
+    return str(cause or err)

@@ -1,0 +1,75 @@
+"""Faults the tests queue on the offline model, and the server's counters."""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+# Anthropic's error type for each status the fault injector can answer.
+ERROR_TYPES = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    403: "permission_error",
+    404: "not_found_error",
+    413: "request_too_large",
+    429: "rate_limit_error",
+    500: "api_error",
+    529: "overloaded_error",
+}
+
+FaultRole = Literal["architect", "coder", "debugger", "reviewer"]
+
+
+class Fault(BaseModel):
+    """One injected fault; it applies to the next request of its role (any role when unset)."""
+
+    status: int | None = Field(default=None, ge=400, le=599)
+    retry_after: float | None = Field(default=None, ge=0)
+    delay: float | None = Field(default=None, ge=0, le=600)
+    malformed: bool = False
+    role: FaultRole | None = None
+
+
+class ServerState:
+    """Queued faults, request counters and the prompts already cached."""
+
+    def __init__(self) -> None:
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget faults, counters and cached prompts (tests start from a clean model)."""
+        self.faults: list[Fault] = []
+        self.requests = 0
+        self.served = 0
+        self.requests_by_role: Counter[str] = Counter()
+        self.served_by_role: Counter[str] = Counter()
+        self.cached_prompts: set[str] = set()
+
+    def take_fault(self, role: str) -> Fault | None:
+        """Remove and return the first queued fault that matches this role."""
+        for index, fault in enumerate(self.faults):
+            if fault.role is None or fault.role == role:
+                return self.faults.pop(index)
+        return None
+
+    def count_request(self, role: str) -> None:
+        self.requests += 1
+        self.requests_by_role[role] += 1
+
+    def count_served(self, role: str) -> None:
+        self.served += 1
+        self.served_by_role[role] += 1
+
+    def stats(self) -> dict[str, Any]:
+        roles = sorted(self.requests_by_role)
+        return {
+            "requests": self.requests,
+            "served": self.served,
+            "by_role": {
+                role: {"requests": self.requests_by_role[role], "served": self.served_by_role[role]}
+                for role in roles
+            },
+            "pending_faults": len(self.faults),
+        }

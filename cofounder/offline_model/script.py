@@ -1,0 +1,138 @@
+"""The scripted co-founder: what the offline model answers for each role.
+
+Every answer is a pure function of the request's text, so a retried or replayed call gets the same
+answer. The project is small but real: `python -m pytest -q` runs its tests from the workspace
+root. The first attempt has exactly one bug the tests catch (repeated separators are not
+collapsed); the coder fixes it once the request carries the debugger's diagnosis.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+# The coder activity puts the debugger's diagnosis under this heading (activities/llm.py).
+DIAGNOSIS_HEADING = "Diagnosis of the failing tests:"
+
+_BUGGY_PATTERN = 'r"[^a-z0-9]"'
+_FIXED_PATTERN = 'r"[^a-z0-9]+"'
+
+_MODULE = '''"""slugkit: turn titles into URL slugs."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+__all__ = ["slugify"]
+
+
+def slugify(text: str, separator: str = "-") -> str:
+    """Lower-case ASCII words of `text` joined by `separator`."""
+    ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii")
+    slug = re.sub(PATTERN, separator, ascii_text.lower())
+    return slug.strip(separator)
+'''
+
+_TESTS = """from slugkit import slugify
+
+
+def test_words_are_joined_by_hyphens():
+    assert slugify("Hello World") == "hello-world"
+
+
+def test_punctuation_and_spaces_collapse_into_one_separator():
+    assert slugify("Hello,  World!") == "hello-world"
+
+
+def test_accents_are_transliterated():
+    assert slugify("Crème brûlée") == "creme-brulee"
+
+
+def test_edges_are_trimmed():
+    assert slugify("  -Leading and trailing-  ") == "leading-and-trailing"
+
+
+def test_custom_separator():
+    assert slugify("Two words", separator="_") == "two_words"
+
+
+def test_nothing_left_gives_empty_slug():
+    assert slugify("!!!") == ""
+"""
+
+_README = """# slugkit
+
+Turns titles into URL slugs: `slugify("Hello, World!") == "hello-world"`.
+
+Goal: {goal}
+
+Run the tests with `python -m pytest -q`.
+"""
+
+_PYPROJECT = """[project]
+name = "slugkit"
+version = "0.1.0"
+requires-python = ">=3.9"
+
+[tool.pytest.ini_options]
+testpaths = ["tests"]
+"""
+
+FILES = ["slugkit/__init__.py", "tests/test_slugify.py", "README.md", "pyproject.toml"]
+
+
+def plan(goal: str) -> dict[str, Any]:
+    """The architect's plan for any goal: the slugkit library."""
+    short = " ".join(goal.split())[:120] or "a small library"
+    return {
+        "title": f"slugkit: {short}",
+        "summary": f"To deliver '{short}', build a tiny dependency-free package `slugkit` with "
+        "`slugify(text, separator='-')`, covered by pytest tests runnable from the root.",
+        "steps": [
+            "Create the slugkit package with slugify()",
+            "Write pytest tests for separators, accents, trimming and empty results",
+            "Document usage in README.md",
+        ],
+        "files": list(FILES),
+    }
+
+
+def project_files(goal: str, fixed: bool) -> dict[str, str]:
+    """The project's files; the first attempt (`fixed=False`) keeps the one bug."""
+    pattern = _FIXED_PATTERN if fixed else _BUGGY_PATTERN
+    return {
+        "slugkit/__init__.py": _MODULE.replace("PATTERN", pattern),
+        "tests/test_slugify.py": _TESTS,
+        "README.md": _README.format(goal=" ".join(goal.split())[:200]),
+        "pyproject.toml": _PYPROJECT,
+    }
+
+
+def diagnosis(test_log: str) -> dict[str, str]:
+    """The debugger's reading of a failing test log."""
+    if "hello--" in test_log or "collapse" in test_log:
+        return {
+            "summary": "Repeated separators are not collapsed: each non-alphanumeric character "
+            "becomes its own separator, so 'Hello,  World!' gives 'hello---world'.",
+            "fix": "In slugkit/__init__.py match runs of non-alphanumeric characters: use the "
+            "pattern [^a-z0-9]+ instead of [^a-z0-9].",
+        }
+    return {
+        "summary": "The failure does not point at a specific bug in slugify.",
+        "fix": "Re-read the failing assertions and align slugify with the tests.",
+    }
+
+
+def review(workspace_text: str) -> dict[str, Any]:
+    """The reviewer's verdict on the workspace shown in the request."""
+    if _FIXED_PATTERN in workspace_text:
+        return {
+            "approved": True,
+            "summary": "slugify is small, dependency-free and covered by focused tests.",
+            "comments": ["Consider a max_length option later; not needed for this goal."],
+        }
+    return {
+        "approved": False,
+        "summary": "slugify leaves repeated separators in slugs.",
+        "comments": ["Collapse runs of non-alphanumeric characters into one separator."],
+    }

@@ -1,0 +1,110 @@
+"""Helpers shared by the workflow, crash and benchmark tests."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import httpx
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from temporalio.api.enums.v1 import EventType
+from temporalio.client import Client, WorkflowHandle, WorkflowHistory
+
+from cofounder.db import Build, LedgerEntry, Project, PullRequest
+from cofounder.payloads import BuildInput, BuildView
+from cofounder.settings import Settings
+
+GOAL = "A small library that turns titles into URL slugs"
+
+
+async def insert_build(
+    sessions: async_sessionmaker[AsyncSession], project: str = "demo", goal: str = GOAL
+) -> str:
+    """The rows the API writes before it starts a build's workflow."""
+    build_id = uuid.uuid4().hex[:16]
+    async with sessions() as session:
+        found = await session.scalar(select(Project).where(Project.slug == project))
+        if found is None:
+            found = Project(owner="local", slug=project)
+            session.add(found)
+            await session.flush()
+        session.add(
+            Build(
+                id=build_id,
+                project_id=found.id,
+                owner="local",
+                goal=goal,
+                status="queued",
+                workflow_id=f"build-{build_id}",
+            )
+        )
+        await session.commit()
+    return build_id
+
+
+async def start_build(
+    client: Client,
+    settings: Settings,
+    sessions: async_sessionmaker[AsyncSession],
+    **fields: Any,
+) -> WorkflowHandle[Any, BuildView]:
+    build_id = await insert_build(sessions)
+    payload = BuildInput(build_id=build_id, project="demo", goal=GOAL, **fields)
+    return await client.start_workflow(
+        "BuildWorkflow",
+        payload,
+        id=f"build-{build_id}",
+        task_queue=settings.task_queue,
+        result_type=BuildView,
+    )
+
+
+async def count(sessions: async_sessionmaker[AsyncSession], model: type, **where: Any) -> int:
+    query = select(func.count()).select_from(model)
+    for name, value in where.items():
+        query = query.where(getattr(model, name) == value)
+    async with sessions() as session:
+        return int(await session.scalar(query) or 0)
+
+
+async def side_effects(sessions: async_sessionmaker[AsyncSession], build_id: str) -> dict[str, int]:
+    return {
+        "pull_requests": await count(sessions, PullRequest, build_id=build_id),
+        "ledger_rows": await count(sessions, LedgerEntry, build_id=build_id),
+    }
+
+
+def model_stats(offline_model: str) -> dict[str, Any]:
+    result: dict[str, Any] = httpx.get(f"{offline_model}/_control/stats").json()
+    return result
+
+
+def inject_faults(offline_model: str, *faults: dict[str, Any]) -> None:
+    httpx.post(f"{offline_model}/_control/faults", json=list(faults)).raise_for_status()
+
+
+def largest_payload(history: WorkflowHistory) -> int:
+    """Size in bytes of the largest single payload recorded in a history."""
+    largest = 0
+    for event in history.events:
+        for field in (
+            "workflow_execution_started_event_attributes",
+            "activity_task_scheduled_event_attributes",
+            "activity_task_completed_event_attributes",
+            "workflow_execution_completed_event_attributes",
+        ):
+            if event.HasField(field):  # type: ignore[arg-type]
+                attrs = getattr(event, field)
+                payloads = getattr(attrs, "input", None) or getattr(attrs, "result", None)
+                for payload in getattr(payloads, "payloads", []):
+                    largest = max(largest, payload.ByteSize())
+    return largest
+
+
+def activity_types(history: WorkflowHistory) -> list[str]:
+    return [
+        e.activity_task_scheduled_event_attributes.activity_type.name
+        for e in history.events
+        if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED
+    ]

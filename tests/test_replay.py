@@ -1,0 +1,78 @@
+"""The committed history of a complete demo build must replay against the current code.
+
+When this fails, a change altered the workflow's command sequence: put it behind
+`workflow.patched(...)` instead. Re-record with COFOUNDER_RECORD_HISTORY=1 only for a new
+workflow version that old histories no longer need to replay on.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from temporalio import workflow
+from temporalio.client import WorkflowHistory
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.worker import Replayer
+
+from cofounder.payloads import BuildInput, BuildView, CodeResult, TestReport
+from cofounder.replay import replay_history
+from workflows.build import BuildWorkflow
+
+HISTORY = Path(__file__).parent / "histories" / "demo_build.json"
+
+
+def recorded() -> WorkflowHistory:
+    return WorkflowHistory.from_json("build-demo", HISTORY.read_text())
+
+
+def test_recorded_history_is_a_whole_demo_build() -> None:
+    text = HISTORY.read_text()
+    for activity in ("plan", "write_code", "run_tests", "debug", "review", "publish"):
+        assert f'"{activity}"' in text
+    assert "WORKFLOW_EXECUTION_COMPLETED" in text or "WorkflowExecutionCompleted" in text
+
+
+async def test_recorded_demo_build_replays() -> None:
+    await replay_history(recorded())
+
+
+@workflow.defn(name="BuildWorkflow")
+class SkipsDebugging(BuildWorkflow):
+    """A changed command order: reviews after the first test run, whatever its result."""
+
+    @workflow.run
+    async def run(self, input: BuildInput) -> BuildView:
+        return await super().run(input)
+
+    async def _test_until_green(
+        self, input: BuildInput, plan_ref: str, workspace: CodeResult
+    ) -> TestReport:
+        return await super()._test_until_green(
+            input.model_copy(update={"max_attempts": 1}), plan_ref, workspace
+        )
+
+
+async def test_changed_command_order_fails_replay() -> None:
+    replayer = Replayer(workflows=[SkipsDebugging], data_converter=pydantic_data_converter)
+    result = await replayer.replay_workflow(recorded(), raise_on_replay_failure=False)
+    assert result.replay_failure is not None
+    assert "nondetermin" in str(result.replay_failure).lower()
+
+
+def test_replay_command_exit_codes(tmp_path: Path) -> None:
+    ok = subprocess.run(
+        [sys.executable, "-m", "cofounder", "replay", "--file", str(HISTORY)],
+        capture_output=True,
+        text=True,
+    )
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    assert "deterministic" in ok.stdout
+
+    both = subprocess.run(
+        [sys.executable, "-m", "cofounder", "replay", "build-x", "--file", str(HISTORY)],
+        capture_output=True,
+        text=True,
+    )
+    assert both.returncode == 2

@@ -1,0 +1,191 @@
+"""BuildWorkflow end to end on a real dev server, offline model, bubblewrap and git."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+import pytest_asyncio
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from temporalio.client import WorkflowFailureError, WorkflowUpdateFailedError
+from temporalio.common import SearchAttributeKey
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
+
+from cofounder.db import Build
+from cofounder.payloads import ApprovalDecision, BuildStatus, BuildView
+from cofounder.settings import Settings
+from tests.helpers import (
+    activity_types,
+    inject_faults,
+    largest_payload,
+    model_stats,
+    side_effects,
+    start_build,
+)
+from worker import running_worker
+
+HISTORY = Path(__file__).parent / "histories" / "demo_build.json"
+
+
+@pytest_asyncio.fixture
+async def worker(
+    env: WorkflowEnvironment, settings: Settings, sessions: async_sessionmaker[AsyncSession]
+) -> AsyncIterator[Worker]:
+    async with running_worker(env.client, settings) as running:
+        yield running
+
+
+async def build_row(sessions: async_sessionmaker[AsyncSession], build_id: str) -> Build:
+    async with sessions() as session:
+        build = await session.get(Build, build_id)
+    assert build is not None
+    return build
+
+
+async def test_demo_build_debugs_once_then_publishes(
+    env: WorkflowEnvironment, settings: Settings, sessions, worker, offline_model: str
+) -> None:
+    handle = await start_build(env.client, settings, sessions)
+    view = await handle.result()
+
+    assert view.status == BuildStatus.SUCCEEDED
+    assert view.attempt == 2  # the scripted first attempt has one bug the tests catch
+    assert view.pull_request is not None
+    assert view.pull_request.branch == f"cofounder/{view.build_id}"
+    history = await handle.fetch_history()
+    kinds = activity_types(history)
+    assert kinds.count("run_tests") == 2 and kinds.count("debug") == 1
+    assert kinds.index("plan") < kinds.index("write_code") < kinds.index("review")
+    assert kinds.index("review") < kinds.index("publish")
+
+    # Cost: the workflow's live total, the ledger and the model's served calls all agree.
+    effects = await side_effects(sessions, view.build_id)
+    assert effects == {"pull_requests": 1, "ledger_rows": model_stats(offline_model)["served"]}
+    assert view.cost.calls == effects["ledger_rows"]
+    row = await build_row(sessions, view.build_id)
+    assert (row.status, row.attempts, row.error) == ("succeeded", 2, None)
+    assert row.cost_micro_usd == view.cost.cost_micro_usd > 0
+    assert row.finished_at is not None
+
+    # Payload discipline: the whole history stays small, and so does every payload.
+    assert len(history.to_json()) < 1_000_000
+    assert largest_payload(history) < 128 * 1024
+
+    if os.environ.get("COFOUNDER_RECORD_HISTORY") == "1":
+        HISTORY.write_text(history.to_json())
+
+    described = await handle.describe()
+    attributes = described.typed_search_attributes
+    assert attributes.get(SearchAttributeKey.for_keyword("BuildStatus")) == "succeeded"
+
+
+async def test_build_fails_when_tests_never_pass(
+    env: WorkflowEnvironment, settings: Settings, sessions, worker
+) -> None:
+    handle = await start_build(env.client, settings, sessions, max_attempts=1)
+    with pytest.raises(WorkflowFailureError) as failure:
+        await handle.result()
+    assert "tests still failing after 1 attempts" in str(failure.value.cause)
+    row = await build_row(sessions, handle.id.removeprefix("build-"))
+    assert row.status == "failed" and row.attempts == 1
+    assert row.error is not None and "tests still failing" in row.error
+    assert (await side_effects(sessions, row.id))["pull_requests"] == 0
+    assert row.cost_micro_usd > 0  # a failed build is still billed for what it used
+
+
+async def test_approval_gate_waits_then_continues(
+    env: WorkflowEnvironment, settings: Settings, sessions, worker
+) -> None:
+    handle = await start_build(env.client, settings, sessions, require_approval=True)
+    await _wait_for(handle, BuildStatus.AWAITING_APPROVAL)
+    view = await handle.execute_update(
+        "approve", ApprovalDecision(approved=True), result_type=BuildView
+    )
+    assert view.plan_title
+    assert (await handle.result()).status == BuildStatus.SUCCEEDED
+
+
+async def test_rejected_plan_ends_cancelled_without_code(
+    env: WorkflowEnvironment, settings: Settings, sessions, worker
+) -> None:
+    handle = await start_build(env.client, settings, sessions, require_approval=True)
+    await _wait_for(handle, BuildStatus.AWAITING_APPROVAL)
+    decision = ApprovalDecision(approved=False, comment="use a different name")
+    await handle.execute_update("approve", decision, result_type=BuildView)
+    view = await handle.result()
+    assert view.status == BuildStatus.CANCELLED
+    assert view.last_error == "plan rejected: use a different name"
+    assert "write_code" not in activity_types(await handle.fetch_history())
+    # A second decision is refused by the validator and changes nothing.
+    with pytest.raises(WorkflowUpdateFailedError):
+        await handle.execute_update(
+            "approve", ApprovalDecision(approved=True), result_type=BuildView
+        )
+
+
+async def test_approve_refused_when_not_awaiting(
+    env: WorkflowEnvironment, settings: Settings, sessions, worker
+) -> None:
+    handle = await start_build(env.client, settings, sessions)
+    with pytest.raises(WorkflowUpdateFailedError) as refused:
+        await handle.execute_update(
+            "approve", ApprovalDecision(approved=True), result_type=BuildView
+        )
+    assert "not awaiting approval" in str(refused.value.cause)
+    assert (await handle.result()).status == BuildStatus.SUCCEEDED
+
+
+async def test_cancel_ends_build_cancelled(
+    env: WorkflowEnvironment, settings: Settings, sessions, worker, offline_model: str
+) -> None:
+    inject_faults(offline_model, {"delay": 30.0, "role": "architect"})
+    handle = await start_build(env.client, settings, sessions)
+    await _wait_for(handle, BuildStatus.PLANNING)
+    await handle.cancel()
+    with pytest.raises(WorkflowFailureError):
+        await handle.result()
+    row = await build_row(sessions, handle.id.removeprefix("build-"))
+    assert row.status == "cancelled" and row.finished_at is not None
+    assert (await handle.describe()).status.name == "CANCELED"
+
+
+async def test_auth_error_fails_fast_with_clear_reason(
+    env: WorkflowEnvironment, settings: Settings, sessions, worker, offline_model: str
+) -> None:
+    inject_faults(offline_model, {"status": 401})
+    handle = await start_build(env.client, settings, sessions)
+    with pytest.raises(WorkflowFailureError):
+        await handle.result()
+    row = await build_row(sessions, handle.id.removeprefix("build-"))
+    assert row.status == "failed" and row.error is not None and "401" in row.error
+    assert model_stats(offline_model)["requests"] == 1  # not retried
+
+
+async def test_rate_limit_and_overload_are_retried(
+    env: WorkflowEnvironment, settings: Settings, sessions, worker, offline_model: str
+) -> None:
+    inject_faults(
+        offline_model, {"status": 429, "retry_after": 1}, {"status": 529}, {"status": 500}
+    )
+    handle = await start_build(env.client, settings, sessions)
+    view = await handle.result()
+    assert view.status == BuildStatus.SUCCEEDED
+    stats = model_stats(offline_model)
+    assert stats["requests"] == stats["served"] + 3
+    assert (await side_effects(sessions, view.build_id))["ledger_rows"] == stats["served"]
+
+
+async def _wait_for(handle, status: BuildStatus, timeout: float = 30.0) -> BuildView:
+    import asyncio
+
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        view: BuildView = await handle.query("status", result_type=BuildView)
+        if view.status == status:
+            return view
+        assert loop.time() < deadline, f"build never reached {status}; last {view.status}"
+        await asyncio.sleep(0.1)
