@@ -131,7 +131,7 @@ async def test_plan_stores_the_plan_and_bills_one_call(
     (row,) = await ledger(sessions, build_id)
     assert (row.role, row.model, row.cost_micro_usd) == (
         "architect",
-        "claude-sonnet-4-5",
+        settings.model_architect,
         round(expected),
     )
     assert model_stats(settings.model_base_url)["served"] == 1

@@ -1,0 +1,135 @@
+"""The bubblewrap command line and the host directory a sandbox run sees: pure, so testable.
+
+As root, bwrap sets up the mounts in the host user namespace and setpriv then drops to the real
+host uid 65534 with no capabilities; as any other user a user namespace maps uid 65534 onto the
+worker's own uid. Everything but the workspace, /tmp and /dev/shm is read-only.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+
+from activities.errors import BadRequest, to_application_error
+from cofounder.settings import Settings
+
+WORKSPACE = "/workspace"
+SANDBOX_UID = 65534  # nobody
+# Host directories the sandboxed Python needs, all read-only; `-try` skips absent ones.
+SYSTEM_DIRS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
+ETC_FILES = ("/etc/ld.so.cache", "/etc/localtime")
+# tmpfs pages are not covered by RLIMIT_AS, so the writable scratch mounts get their own caps.
+TMP_BYTES = 256 * 1024 * 1024
+SHM_BYTES = 64 * 1024 * 1024
+PASSWD = f"nobody:x:{SANDBOX_UID}:{SANDBOX_UID}:nobody:/tmp:/usr/sbin/nologin\n"
+GROUP = f"nogroup:x:{SANDBOX_UID}:\n"
+
+
+@dataclass(frozen=True)
+class SandboxLayout:
+    """What one sandbox run sees of the host."""
+
+    workspace: Path  # bound read-write at WORKSPACE
+    etc: Path  # holds the synthesised passwd and group files
+    python_roots: tuple[str, ...]  # sys.base_prefix and the venv, bound read-only
+    # Root drops to the real host uid 65534, so RLIMIT_NPROC binds (root is exempt from it even
+    # when mapped to another uid in a user namespace).
+    privileged: bool
+
+
+def bwrap_args(bwrap: str, layout: SandboxLayout, command: Sequence[str]) -> list[str]:
+    """The bubblewrap command line that runs `command` in WORKSPACE, isolated per `layout`."""
+    args = [bwrap, "--die-with-parent", "--new-session"]
+    # --unshare-all minus the user namespace, which is decided by `privileged` below.
+    args += ["--unshare-ipc", "--unshare-pid", "--unshare-net", "--unshare-uts"]
+    args += ["--unshare-cgroup-try"]
+    if not layout.privileged:
+        args += ["--unshare-user", "--uid", str(SANDBOX_UID), "--gid", str(SANDBOX_UID)]
+    args += ["--clearenv"]
+    for name, value in sandbox_env(layout).items():
+        args += ["--setenv", name, value]
+    for path in SYSTEM_DIRS:
+        args += ["--ro-bind-try", path, path]
+    created: set[str] = set()
+    for root in layout.python_roots:
+        if any(root == d or root.startswith(d + "/") for d in SYSTEM_DIRS):
+            continue
+        # bwrap creates missing parents as 0700, which would hide e.g. /root/.pyenv from nobody.
+        for parent in reversed(PurePosixPath(root).parents[:-1]):
+            if str(parent) not in created:
+                created.add(str(parent))
+                args += ["--perms", "0755", "--dir", str(parent)]
+        args += ["--ro-bind", root, root]
+    args += ["--perms", "0755", "--dir", "/etc"]
+    for path in ETC_FILES:
+        args += ["--ro-bind-try", path, path]
+    args += ["--ro-bind", str(layout.etc / "passwd"), "/etc/passwd"]
+    args += ["--ro-bind", str(layout.etc / "group"), "/etc/group"]
+    args += ["--bind", str(layout.workspace), WORKSPACE]
+    args += ["--perms", "1777", "--size", str(TMP_BYTES), "--tmpfs", "/tmp"]
+    args += ["--proc", "/proc", "--dev", "/dev"]
+    args += ["--perms", "1777", "--size", str(SHM_BYTES), "--tmpfs", "/dev/shm"]
+    # Without root, the sandbox owns / and /dev: read-only they cannot be filled with files.
+    args += ["--remount-ro", "/dev", "--remount-ro", "/", "--chdir", WORKSPACE]
+    args += ["--cap-drop", "ALL"]
+    if layout.privileged:
+        # Just what setpriv needs to become nobody; it then clears every capability set.
+        args += ["--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID", "--cap-add", "CAP_SETPCAP"]
+        ids = [f"--reuid={SANDBOX_UID}", f"--regid={SANDBOX_UID}", "--clear-groups"]
+        drop = ["--inh-caps=-all", "--bounding-set=-all", "--no-new-privs"]
+        args += ["/usr/bin/setpriv", *ids, *drop, "--"]
+    return args + list(command)
+
+
+def sandbox_env(layout: SandboxLayout) -> dict[str, str]:
+    """The whole environment inside: nothing from the host, so no secrets."""
+    bins = [f"{root}/bin" for root in reversed(layout.python_roots)]
+    return {
+        "PATH": ":".join([*bins, "/usr/local/bin", "/usr/bin", "/bin"]),
+        "HOME": "/tmp",
+        "TMPDIR": "/tmp",
+        "LANG": "C.UTF-8",
+        "PYTHONDONTWRITEBYTECODE": "1",
+    }
+
+
+def limit_args(settings: Settings, max_processes: int) -> list[str]:
+    """prlimit sets the rlimits on itself and execs bwrap, so every sandboxed process inherits
+    them (a preexec_fn would run Python in a forked child of a multi-threaded worker)."""
+    cpu = math.ceil(settings.sandbox_timeout_seconds) + 1
+    memory = settings.sandbox_memory_mb * 1024 * 1024
+    return [
+        "prlimit",
+        f"--as={memory}",
+        f"--cpu={cpu}:{cpu + 1}",
+        f"--nproc={max_processes}",
+        "--core=0",
+        "--",
+    ]
+
+
+def materialise(root: Path, files: dict[str, bytes]) -> SandboxLayout:
+    """Write the workspace and the sandbox's /etc files under `root`."""
+    workspace, etc = root / "workspace", root / "etc"
+    workspace.mkdir()
+    etc.mkdir()
+    (etc / "passwd").write_text(PASSWD)
+    (etc / "group").write_text(GROUP)
+    for name, data in files.items():
+        path = PurePosixPath(name)
+        if path.is_absolute() or ".." in path.parts or not path.parts:
+            raise to_application_error(BadRequest(f"unsafe path in workspace: {name!r}"))
+        target = workspace.joinpath(*path.parts)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(data)
+    privileged = os.geteuid() == 0
+    if privileged:
+        # Inside, the tests run as the real host uid 65534; the workspace must be theirs.
+        for entry in [workspace, *workspace.rglob("*")]:
+            os.chown(entry, SANDBOX_UID, SANDBOX_UID, follow_symlinks=False)
+    roots = tuple(dict.fromkeys([sys.base_prefix, sys.prefix]))
+    return SandboxLayout(workspace=workspace, etc=etc, python_roots=roots, privileged=privileged)

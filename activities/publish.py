@@ -1,0 +1,174 @@
+"""Local publish: the build's files become a branch on the project's bare git remote, and a
+pull-request row in the app database describes it (goal, plan, tests, review, cost).
+
+Idempotent at every crash point: an existing PR row is returned as is, an existing remote branch
+is reused, and the commit itself is deterministic, so a retry adds no branch, commit or PR.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from datetime import UTC, datetime
+from typing import Any
+
+import structlog
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from temporalio import activity
+
+from activities.errors import BadRequest, CofounderError, to_application_error
+from activities.gitrepo import MAIN, Pushed, ensure_remote, push_branch
+from cofounder.artifacts import ArtifactNotFound, ArtifactStore
+from cofounder.db import Build, PullRequest
+from cofounder.payloads import PublishRequest, PullRequestRef, Usage
+from cofounder.settings import Settings
+
+log = structlog.get_logger()
+
+TITLE_LIMIT = 200  # the pull_requests.title column
+# Names that end up in filesystem paths and ref names: no separators, no dot-dot tricks.
+_PROJECT = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
+_BUILD_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+
+
+class PublishActivities:
+    """Publishes a finished build as a branch and a pull request on the local git remote."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        store: ArtifactStore,
+        sessions: async_sessionmaker[AsyncSession],
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.sessions = sessions
+
+    @activity.defn
+    async def publish(self, request: PublishRequest) -> PullRequestRef:
+        """Branch `cofounder/<build_id>` with one commit over main, and its pull-request row."""
+        try:
+            return await self._publish(request)
+        except CofounderError as err:
+            raise to_application_error(err) from err
+
+    async def _publish(self, request: PublishRequest) -> PullRequestRef:
+        if not _PROJECT.fullmatch(request.project):
+            raise BadRequest(f"not a project name: {request.project!r}")
+        if not _BUILD_ID.fullmatch(request.build_id):
+            raise BadRequest(f"not a build id: {request.build_id!r}")
+        project_id, created_at = await self._build_row(request.build_id)
+        existing = await self._find(request.build_id)
+        if existing is not None:
+            return _ref(existing)
+
+        body = await asyncio.to_thread(self._body, request)
+        files = await asyncio.to_thread(self._artifact, self.store.get_tree, request.workspace_ref)
+        remote = await ensure_remote(self.settings.git_dir, request.project)
+        branch = f"cofounder/{request.build_id}"
+        message = f"{_title(request)}\n\nBuild {request.build_id}: {request.goal}"
+        pushed = await push_branch(remote, branch, files, message, _git_date(created_at))
+        return await self._record(request, project_id, branch, pushed, body)
+
+    async def _record(
+        self, request: PublishRequest, project_id: int, branch: str, pushed: Pushed, body: str
+    ) -> PullRequestRef:
+        """Insert the pull-request row once; a concurrent or earlier insert wins and is returned."""
+        row = PullRequest(
+            build_id=request.build_id,
+            project_id=project_id,
+            title=_title(request),
+            body=body,
+            base=MAIN,
+            branch=branch,
+            head_sha=pushed.head_sha,
+            diff=pushed.diff,
+        )
+        async with self.sessions() as session:
+            session.add(row)
+            try:
+                await session.commit()
+            except IntegrityError:
+                await session.rollback()
+                found = await self._find(request.build_id)
+                if found is None:
+                    raise
+                return _ref(found)
+            log.info("pull request opened", build_id=request.build_id, branch=branch, id=row.id)
+            return _ref(row)
+
+    async def _build_row(self, build_id: str) -> tuple[int, datetime]:
+        async with self.sessions() as session:
+            query = select(Build.project_id, Build.created_at).where(Build.id == build_id)
+            found = (await session.execute(query)).one_or_none()
+        if found is None:
+            # The API commits the row right after starting the workflow; retrying covers the gap.
+            raise CofounderError(f"build {build_id} is not in the database")
+        return int(found[0]), found[1]
+
+    async def _find(self, build_id: str) -> PullRequest | None:
+        async with self.sessions() as session:
+            query = select(PullRequest).where(PullRequest.build_id == build_id)
+            return (await session.execute(query)).scalar_one_or_none()
+
+    def _artifact(self, read: Any, ref: str) -> Any:
+        try:
+            return read(ref)
+        except (ArtifactNotFound, ValueError) as err:
+            raise BadRequest(f"artifact {ref} is missing or invalid: {err}") from err
+
+    def _body(self, request: PublishRequest) -> str:
+        plan = self._artifact(self.store.get_json, request.plan_ref)
+        review = self._artifact(self.store.get_json, request.review_ref)
+        return pull_request_body(request, plan, review)
+
+
+def pull_request_body(request: PublishRequest, plan: dict[str, Any], review: dict[str, Any]) -> str:
+    """The pull request's markdown: goal, plan, test results, review and cost."""
+    steps = "\n".join(f"{n}. {step}" for n, step in enumerate(plan.get("steps") or [], 1))
+    attempts = f"{request.attempts} attempt{'s' if request.attempts != 1 else ''}"
+    sections = [
+        f"## Goal\n\n{request.goal}",
+        f"## Plan: {plan.get('title', request.title)}\n\n{plan.get('summary', '')}\n\n{steps}",
+        f"## Tests\n\nPassed after {attempts}.\n\n{_fenced(request.test_summary)}",
+        f"## Review\n\n{review.get('summary', '')}",
+        f"## Cost\n\n{_cost(request.cost)}",
+        f"---\nOpened by cofounder for build `{request.build_id}`.",
+    ]
+    return "\n\n".join(section.strip() for section in sections) + "\n"
+
+
+def _cost(usage: Usage) -> str:
+    tokens = f"{usage.input_tokens:,} input and {usage.output_tokens:,} output tokens"
+    cache = (
+        f"cache: {usage.cache_creation_input_tokens:,} written,"
+        f" {usage.cache_read_input_tokens:,} read"
+    )
+    calls = f"{usage.calls} model call{'s' if usage.calls != 1 else ''}"
+    return f"${usage.cost_micro_usd / 1_000_000:.4f}: {tokens} ({cache}) over {calls}."
+
+
+def _fenced(text: str) -> str:
+    # The fence must be longer than any run of backticks inside, or the block ends early.
+    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
+    fence = "`" * max(3, longest + 1)
+    return f"{fence}text\n{text.strip()}\n{fence}"
+
+
+def _title(request: PublishRequest) -> str:
+    return (request.title.strip() or request.goal.strip())[:TITLE_LIMIT]
+
+
+def _git_date(created_at: datetime) -> str:
+    """The build's creation time as a git date: stable across retries of the same build."""
+    if created_at.tzinfo is None:  # SQLite hands back naive datetimes; we store UTC
+        created_at = created_at.replace(tzinfo=UTC)
+    return f"{int(created_at.timestamp())} +0000"
+
+
+def _ref(row: PullRequest) -> PullRequestRef:
+    return PullRequestRef(
+        id=row.id, branch=row.branch, base=row.base, head_sha=row.head_sha, title=row.title
+    )
