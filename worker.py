@@ -11,13 +11,13 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import structlog
-from activities.publish import PublishActivities
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import Client
 from temporalio.worker import Worker
 
 from activities.builds import BuildRecordActivities
 from activities.llm import LlmActivities, make_anthropic_client
+from activities.publish import PublishActivities
 from activities.sandbox import SandboxActivities
 from cofounder.artifacts import ArtifactStore
 from cofounder.db import make_engine, make_sessionmaker

@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 from sqlalchemy import update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 
 from activities.errors import CofounderError, to_application_error
 from activities.ledger import build_usage
-from cofounder.db import Build
+from cofounder.db import Build, BuildEvent
 from cofounder.db.models import utcnow
 from cofounder.payloads import CostSummary, StatusUpdate
 
 
 class BuildRecordActivities:
-    """Writes the build's status and totals to the app database (idempotent updates)."""
+    """Writes the build's status, progress and totals to the app database (idempotently)."""
 
     def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
         self.sessions = sessions
@@ -29,7 +31,20 @@ class BuildRecordActivities:
         }
         if status.status.terminal:
             values["finished_at"] = utcnow()
-        await self._update(status.build_id, values)
+        event = {
+            "build_id": status.build_id,
+            "seq": status.seq,
+            "status": status.status.value,
+            "attempt": status.attempts,
+            "error": status.error,
+            "at": status.at or utcnow(),
+        }
+        async with self.sessions() as session:
+            await self._update(session, status.build_id, values)
+            insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+            # A retried write finds its event already there (unique build_id, seq).
+            await session.execute(insert(BuildEvent).values(event).on_conflict_do_nothing())
+            await session.commit()
 
     @activity.defn
     async def record_cost(self, build_id: str) -> CostSummary:
@@ -39,13 +54,14 @@ class BuildRecordActivities:
             "output_tokens": usage.output_tokens,
             "cost_micro_usd": usage.cost_micro_usd,
         }
-        await self._update(build_id, values)
+        async with self.sessions() as session:
+            await self._update(session, build_id, values)
+            await session.commit()
         return CostSummary(build_id=build_id, usage=usage)
 
-    async def _update(self, build_id: str, values: dict[str, object]) -> None:
-        async with self.sessions() as session:
-            result = await session.execute(update(Build).where(Build.id == build_id).values(values))
-            await session.commit()
+    @staticmethod
+    async def _update(session: AsyncSession, build_id: str, values: dict[str, object]) -> None:
+        result = await session.execute(update(Build).where(Build.id == build_id).values(values))
         if result.rowcount == 0:  # type: ignore[attr-defined]
             # The API commits the row right after starting the workflow; retrying covers the gap.
             raise to_application_error(CofounderError(f"build {build_id} is not in the database"))

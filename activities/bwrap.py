@@ -94,6 +94,8 @@ def sandbox_env(layout: SandboxLayout) -> dict[str, str]:
         "TMPDIR": "/tmp",
         "LANG": "C.UTF-8",
         "PYTHONDONTWRITEBYTECODE": "1",
+        # The project's tests get plain pytest, not the plugins of the worker's own venv.
+        "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1",
     }
 
 

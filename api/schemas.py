@@ -76,6 +76,18 @@ class PullRequestSummary(BaseModel):
     head_sha: str
 
 
+class ProgressOut(BaseModel):
+    """One phase change of a build, in order (`seq` counts from 1)."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    seq: int
+    status: BuildStatus
+    attempt: int
+    error: str | None
+    at: UtcDatetime
+
+
 class BuildOut(BaseModel):
     """One build as the dashboard and the CLI see it."""
 
@@ -92,6 +104,9 @@ class BuildOut(BaseModel):
     created_at: UtcDatetime
     updated_at: UtcDatetime
     finished_at: UtcDatetime | None
+    progress: list[ProgressOut] = Field(
+        default_factory=list, description="Every phase change so far (single-build reads only)."
+    )
 
     @classmethod
     def from_row(cls, build: Build, project: str, pr: PullRequest | None) -> BuildOut:

@@ -26,8 +26,8 @@ from temporalio.common import SearchAttributeKey, SearchAttributePair, TypedSear
 from temporalio.exceptions import FailureError
 from temporalio.service import RPCError, RPCStatusCode
 
-from api.schemas import BuildCreate, BuildOut
-from cofounder.db import Build, Project, PullRequest
+from api.schemas import BuildCreate, BuildOut, ProgressOut
+from cofounder.db import Build, BuildEvent, Project, PullRequest
 from cofounder.db.models import utcnow
 from cofounder.payloads import ApprovalDecision, BuildInput, BuildStatus, BuildView
 from cofounder.settings import Settings
@@ -214,6 +214,10 @@ async def list_builds(
 async def live_build(session: AsyncSession, client: Client, owner: str, build_id: str) -> BuildOut:
     """The build with the workflow's live view while it runs; a finished row is authoritative."""
     build = await load_build(session, owner, build_id)
+    events = await session.scalars(
+        select(BuildEvent).where(BuildEvent.build_id == build_id).order_by(BuildEvent.seq)
+    )
+    build.progress = [ProgressOut.model_validate(event) for event in events]
     if build.status.terminal:
         return build
     handle = client.get_workflow_handle(build.workflow_id)

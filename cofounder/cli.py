@@ -52,8 +52,10 @@ def dev(
     except StackError as err:
         say(f"error: {err}")
         raise typer.Exit(EXIT_FAILED) from None
-    # SIGTERM ends the stack like Ctrl-C does.
-    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    # Ctrl-C and SIGTERM both stop every process we started (SIGINT is restored explicitly,
+    # since a shell may start us with it ignored).
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
         if demo:
             _run_demo(settings)
@@ -97,7 +99,8 @@ def _report(settings: Settings, build: dict[str, Any]) -> None:
         pr = build["pull_request"]
         say(f"  pull request #{pr['id']}: {pr['title']} ({pr['branch']} → {pr['base']})")
         say(f"  diff:   curl {settings.api_url}/api/builds/{build['id']}/pull-request")
-        say(f"  remote: git -C {settings.git_dir} clone {build['project']}.git")
+        remote = settings.git_dir / f"{build['project']}.git"
+        say(f"  branch: git clone --branch {pr['branch']} {remote}")
     say(f"  Temporal UI: {ui}")
     say(f"  CLI: temporal workflow show --workflow-id {build['workflow_id']}")
 

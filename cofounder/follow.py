@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -65,32 +66,33 @@ class BuildsApi:
         return self._call("POST", f"/api/builds/{build_id}/approve", json=body)
 
 
-def describe(build: dict[str, Any]) -> str:
-    """One progress line: the phase, the test attempt and the cost so far."""
-    status = build["status"]
+def describe(build_id: str, event: dict[str, Any]) -> str:
+    """One progress line: the phase, the test attempt, and what to do when it waits on you."""
+    status = event["status"]
     line = status.replace("_", " ")
-    if status in ("testing", "debugging") and build.get("attempts"):
-        line += f" (attempt {build['attempts']})"
-    cost = build.get("cost") or {}
-    if cost.get("usd"):
-        line += f"  ${cost['usd']:.4f}"
+    if status in ("testing", "debugging") and event.get("attempt"):
+        line += f" (attempt {event['attempt']})"
     if status == "awaiting_approval":
-        line += f"  → approve: cofounder approve {build['id']}"
+        line += f"  → cofounder approve {build_id}  (or --reject)"
+    if event.get("error"):
+        line += f": {event['error']}"
     return line
 
 
 def follow(
-    api: BuildsApi, build_id: str, say: Callable[[str], None], interval: float = 0.3
+    api: BuildsApi, build_id: str, say: Callable[[str], None], interval: float = 0.25
 ) -> dict[str, Any]:
-    """Print each change of phase until the build ends; return the final build."""
-    last = ""
-    started = time.monotonic()
+    """Print every phase change, in order, until the build ends; return the final build."""
+    seen = 0
+    started = datetime.now(UTC)
     while True:
         build = api.get(build_id)
-        line = describe(build)
-        if line != last:
-            say(f"  [{time.monotonic() - started:6.1f}s] {line}")
-            last = line
+        for event in build.get("progress", [])[seen:]:
+            at = datetime.fromisoformat(event["at"].replace("Z", "+00:00"))
+            elapsed = max(0.0, (at - started).total_seconds())
+            cost = (build.get("cost") or {}).get("usd", 0.0)
+            say(f"  [{elapsed:6.1f}s] {describe(build_id, event):<44} ${cost:.4f} so far")
+            seen += 1
         if build["status"] in TERMINAL:
             return build
         time.sleep(interval)

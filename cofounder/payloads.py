@@ -7,6 +7,7 @@ with defaults, so recorded histories keep decoding.
 
 from __future__ import annotations
 
+from datetime import datetime
 from enum import StrEnum
 
 from pydantic import BaseModel, Field
@@ -83,11 +84,13 @@ class CodeResult(BaseModel):
 
 
 class TestRequest(BaseModel):
+    __test__ = False  # not a pytest test class, despite the name
     build_id: str
     workspace_ref: str
 
 
 class TestReport(BaseModel):
+    __test__ = False
     passed: bool
     exit_code: int
     passed_count: int = 0
@@ -149,10 +152,14 @@ class PullRequestRef(BaseModel):
 
 
 class StatusUpdate(BaseModel):
+    """A phase change: updates the build row and appends event `seq` to its progress."""
+
     build_id: str
     status: BuildStatus
     attempts: int = 0
     error: str | None = None
+    seq: int = 0
+    at: datetime | None = None
 
 
 class CostSummary(BaseModel):
@@ -176,3 +183,4 @@ class BuildView(BaseModel):
     last_error: str | None = None
     plan_title: str | None = None
     pull_request: PullRequestRef | None = None
+    phases: int = 0

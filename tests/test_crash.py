@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
 
 from cofounder.payloads import BuildStatus, BuildView
@@ -160,6 +161,14 @@ async def test_killed_worker_mid_build_loses_nothing(
     view = await asyncio.wait_for(handle.result(), BUILD_DEADLINE)
     assert view.status == BuildStatus.SUCCEEDED
     await assert_exactly_once(crash_settings, sessions, view.build_id, offline_model)
+    # The kill landed inside an activity: the new worker ran it again as a retry.
+    history = await handle.fetch_history()
+    retried = [
+        e.activity_task_started_event_attributes.attempt
+        for e in history.events
+        if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED
+    ]
+    assert max(retried) >= 2
 
 
 async def test_restarted_temporal_server_mid_build_loses_nothing(

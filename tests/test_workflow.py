@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 import pytest_asyncio
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import WorkflowFailureError, WorkflowUpdateFailedError
 from temporalio.common import SearchAttributeKey
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from cofounder.db import Build
+from cofounder.db import Build, BuildEvent
 from cofounder.payloads import ApprovalDecision, BuildStatus, BuildView
 from cofounder.settings import Settings
 from tests.helpers import (
@@ -38,6 +41,27 @@ async def worker(
         yield running
 
 
+def published_tests_pass(settings: Settings, branch: str) -> bool:
+    checkout = settings.data_dir / "checkout"
+    remote = settings.git_dir / "demo.git"
+    subprocess.run(
+        ["git", "clone", "-q", "--branch", branch, str(remote), str(checkout)], check=True
+    )
+    run = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"],
+        cwd=checkout,
+        capture_output=True,
+        env={"PATH": os.environ["PATH"], "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"},
+    )
+    return run.returncode == 0
+
+
+async def progress(sessions: async_sessionmaker[AsyncSession], build_id: str) -> list:
+    query = select(BuildEvent).where(BuildEvent.build_id == build_id).order_by(BuildEvent.seq)
+    async with sessions() as session:
+        return [(e.status, e.attempt) for e in await session.scalars(query)]
+
+
 async def build_row(sessions: async_sessionmaker[AsyncSession], build_id: str) -> Build:
     async with sessions() as session:
         build = await session.get(Build, build_id)
@@ -55,6 +79,19 @@ async def test_demo_build_debugs_once_then_publishes(
     assert view.attempt == 2  # the scripted first attempt has one bug the tests catch
     assert view.pull_request is not None
     assert view.pull_request.branch == f"cofounder/{view.build_id}"
+    assert await progress(sessions, view.build_id) == [
+        ("planning", 0),
+        ("coding", 0),
+        ("testing", 1),
+        ("debugging", 1),
+        ("coding", 1),
+        ("testing", 2),
+        ("reviewing", 2),
+        ("publishing", 2),
+        ("succeeded", 2),
+    ]
+    # What was published is the fixed code: the branch's own tests pass.
+    assert published_tests_pass(settings, view.pull_request.branch)
     history = await handle.fetch_history()
     kinds = activity_types(history)
     assert kinds.count("run_tests") == 2 and kinds.count("debug") == 1

@@ -18,10 +18,9 @@ from temporalio.workflow import ActivityCancellationType
 with workflow.unsafe.imports_passed_through():
     # Payload models and activity classes: pydantic and the vendor SDKs must not be re-imported
     # inside the workflow sandbox; only their names and types are used here.
-    from activities.publish import PublishActivities
-
     from activities.builds import BuildRecordActivities
     from activities.llm import LlmActivities
+    from activities.publish import PublishActivities
     from activities.sandbox import SandboxActivities
     from cofounder.payloads import (
         ApprovalDecision,
@@ -127,8 +126,9 @@ class BuildWorkflow:
                 return
 
         code = CodeRequest(build_id=input.build_id, goal=input.goal, plan_ref=plan.plan_ref)
-        workspace = await self._code(code)
-        report = await self._test_until_green(input, plan.plan_ref, workspace)
+        workspace, report = await self._test_until_green(
+            input, plan.plan_ref, await self._code(code)
+        )
 
         await self._set(BuildStatus.REVIEWING)
         review = await self._llm(
@@ -164,8 +164,11 @@ class BuildWorkflow:
 
     async def _test_until_green(
         self, input: BuildInput, plan_ref: str, workspace: CodeResult
-    ) -> TestReport:
-        """Run the tests; on failure diagnose, fix and run again, at most max_attempts times."""
+    ) -> tuple[CodeResult, TestReport]:
+        """Run the tests; on failure diagnose, fix and run again, at most max_attempts times.
+
+        Returns the workspace that passed and its test report.
+        """
         for attempt in range(1, input.max_attempts + 1):
             self._view.attempt = attempt
             await self._set(BuildStatus.TESTING)
@@ -178,7 +181,7 @@ class BuildWorkflow:
                 cancellation_type=ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
             )
             if report.passed:
-                return report
+                return workspace, report
             self._view.last_error = f"tests failed on attempt {attempt}: {_tail(report.summary)}"
             if attempt == input.max_attempts:
                 break
@@ -222,12 +225,15 @@ class BuildWorkflow:
 
     async def _set(self, status: BuildStatus, error: str | None = None) -> None:
         self._view.status = status
+        self._view.phases += 1
         workflow.upsert_search_attributes([BUILD_STATUS.value_set(status.value)])
         update = StatusUpdate(
             build_id=self._input.build_id,
             status=status,
             attempts=self._view.attempt,
             error=error,
+            seq=self._view.phases,
+            at=workflow.now(),
         )
         await workflow.execute_activity_method(
             BuildRecordActivities.record_status,

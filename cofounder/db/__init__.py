@@ -1,11 +1,12 @@
 """Database layer: SQLAlchemy 2 models, engine and Alembic migrations."""
 
 from cofounder.db.engine import make_engine, make_sessionmaker
-from cofounder.db.models import Base, Build, LedgerEntry, Project, PullRequest
+from cofounder.db.models import Base, Build, BuildEvent, LedgerEntry, Project, PullRequest
 
 __all__ = [
     "Base",
     "Build",
+    "BuildEvent",
     "LedgerEntry",
     "Project",
     "PullRequest",

@@ -57,6 +57,21 @@ class Build(Base):
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
 
 
+class BuildEvent(Base):
+    """A build's phase changes in order: what followers replay, resumable by id."""
+
+    __tablename__ = "build_events"
+    __table_args__ = (UniqueConstraint("build_id", "seq"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    build_id: Mapped[str] = mapped_column(ForeignKey("builds.id"), index=True)
+    seq: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(32))
+    attempt: Mapped[int] = mapped_column(Integer, default=0)
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
 class PullRequest(Base):
     __tablename__ = "pull_requests"
 
