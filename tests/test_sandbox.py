@@ -58,7 +58,9 @@ def test_bwrap_args_isolate_by_construction(tmp_path: Path) -> None:
     assert args[-3:] == ["python", "-m", "pytest"]
     assert "/usr/bin/setpriv" in args and "--unshare-user" not in args
     env = {args[i + 1]: args[i + 2] for i, a in enumerate(args) if a == "--setenv"}
-    assert set(env) == {"PATH", "HOME", "TMPDIR", "LANG", "PYTHONDONTWRITEBYTECODE"}
+    assert set(env) == {"PATH", "HOME", "TMPDIR", "LANG", "PYTHONDONTWRITEBYTECODE"} | {
+        "PYTEST_DISABLE_PLUGIN_AUTOLOAD"
+    }
 
     rootless = bwrap_args("bwrap", SandboxLayout(layout.workspace, layout.etc, (), False), ["x"])
     assert "--unshare-user" in rootless and "/usr/bin/setpriv" not in rootless
@@ -123,7 +125,8 @@ async def test_host_secrets_are_invisible(
             assert "COFOUNDER_FAKE_SECRET" not in os.environ
             assert set(os.environ) <= {{"PATH", "HOME", "TMPDIR", "LANG", "PWD",
                                         "PYTHONDONTWRITEBYTECODE", "PYTEST_VERSION",
-                                        "PYTEST_CURRENT_TEST", "LC_CTYPE"}}
+                                        "PYTEST_CURRENT_TEST", "LC_CTYPE",
+                                        "PYTEST_DISABLE_PLUGIN_AUTOLOAD"}}
 
         def test_no_process_holds_it():
             for path in glob.glob("/proc/[0-9]*/environ"):
