@@ -1,0 +1,90 @@
+"""The `cofounder` command as a user runs it: through the real API, with real exit codes."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from temporalio.testing import WorkflowEnvironment
+from typer.testing import CliRunner
+
+from api.main import create_app
+from cofounder.cli import app
+from cofounder.settings import Settings
+from tests.conftest import ServerThread, free_port
+from worker import running_worker
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def api_url(env: WorkflowEnvironment, settings: Settings, sessions) -> Iterator[str]:
+    with ServerThread(create_app(settings, client=env.client)) as server:
+        yield server.url
+
+
+def cli_env(settings: Settings, api_url: str) -> dict[str, str]:
+    return {
+        "COFOUNDER_API_URL": api_url,
+        "COFOUNDER_DATA_DIR": str(settings.data_dir),
+        "COFOUNDER_TASK_QUEUE": settings.task_queue,
+    }
+
+
+async def test_build_wait_follows_every_phase_and_exits_0(
+    env: WorkflowEnvironment, settings: Settings, api_url: str
+) -> None:
+    async with running_worker(env.client, settings):
+        result = await asyncio.to_thread(
+            runner.invoke,
+            app,
+            ["build", "a slugify library", "--project", "cli-demo", "--wait"],
+            env=cli_env(settings, api_url),
+        )
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    phases = [line.split("]", 1)[1].split()[0] for line in lines if line.startswith("  [")]
+    assert phases == [
+        "planning", "coding", "testing", "debugging", "coding", "testing",
+        "reviewing", "publishing", "succeeded",
+    ]  # fmt: skip
+    assert "pull request #" in result.output and "cofounder/" in result.output
+
+
+async def test_build_with_bad_input_exits_2(settings: Settings, api_url: str) -> None:
+    result = await asyncio.to_thread(
+        runner.invoke,
+        app,
+        ["build", "   ", "--project", "Bad Slug"],
+        env=cli_env(settings, api_url),
+    )
+    assert result.exit_code == 2
+    assert "goal" in result.output and "project" in result.output
+
+
+def test_build_without_api_says_how_to_start_it(settings: Settings) -> None:
+    url = f"http://127.0.0.1:{free_port()}"
+    result = runner.invoke(app, ["build", "anything"], env=cli_env(settings, url))
+    assert result.exit_code == 1
+    assert "cannot reach the API" in result.output and "cofounder dev" in result.output
+
+
+def test_dev_refuses_a_busy_port_before_starting_anything(tmp_path: Path) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        env = {
+            "COFOUNDER_DATA_DIR": str(tmp_path / "data"),
+            "TEMPORAL_ADDRESS": f"127.0.0.1:{free_port()}",
+            "COFOUNDER_TEMPORAL_UI_PORT": str(free_port()),
+            "COFOUNDER_OFFLINE_MODEL_PORT": str(free_port()),
+            "COFOUNDER_API_PORT": str(port),
+        }
+        result = runner.invoke(app, ["dev"], env=env)
+    assert result.exit_code == 1
+    assert f"port {port}" in result.output and "COFOUNDER_API_PORT" in result.output
+    assert not (tmp_path / "data" / "logs").exists()  # nothing was started
