@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from typing import Any
 
 import httpx
@@ -12,6 +13,7 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowHandle, WorkflowHistory
 
 from cofounder.db import Build, LedgerEntry, Project, PullRequest
+from cofounder.db.models import utcnow
 from cofounder.payloads import BuildInput, BuildView
 from cofounder.settings import Settings
 
@@ -19,7 +21,10 @@ GOAL = "A small library that turns titles into URL slugs"
 
 
 async def insert_build(
-    sessions: async_sessionmaker[AsyncSession], project: str = "demo", goal: str = GOAL
+    sessions: async_sessionmaker[AsyncSession],
+    project: str = "demo",
+    goal: str = GOAL,
+    created_at: datetime | None = None,
 ) -> str:
     """The rows the API writes before it starts a build's workflow."""
     build_id = uuid.uuid4().hex[:16]
@@ -37,6 +42,7 @@ async def insert_build(
                 goal=goal,
                 status="queued",
                 workflow_id=f"build-{build_id}",
+                created_at=created_at or utcnow(),
             )
         )
         await session.commit()

@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 import subprocess
 import sys
-import uuid
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -25,7 +24,7 @@ import activities.llm
 from activities.llm import LlmActivities, make_anthropic_client
 from activities.llm_tools import write_file
 from cofounder.artifacts import ArtifactStore
-from cofounder.db import Build, LedgerEntry, Project
+from cofounder.db import LedgerEntry
 from cofounder.offline_model import script
 from cofounder.payloads import (
     CodeRequest,
@@ -37,7 +36,7 @@ from cofounder.payloads import (
 )
 from cofounder.settings import Settings
 from tests.conftest import free_port
-from tests.helpers import inject_faults, model_stats
+from tests.helpers import inject_faults, insert_build, model_stats
 
 GOAL = "turn blog post titles into URL slugs"
 SECRET = "sk-ant-test-secret-0123456789"
@@ -48,23 +47,7 @@ Sessions = async_sessionmaker[AsyncSession]
 @pytest_asyncio.fixture
 async def build_id(sessions: Sessions) -> str:
     """A project and build row: ledger rows reference the build."""
-    build_id = uuid.uuid4().hex[:16]
-    async with sessions() as session:
-        project = Project(owner="local", slug=f"p-{build_id}")
-        session.add(project)
-        await session.flush()
-        session.add(
-            Build(
-                id=build_id,
-                project_id=project.id,
-                owner="local",
-                goal=GOAL,
-                status="queued",
-                workflow_id=f"build-{build_id}",
-            )
-        )
-        await session.commit()
-    return build_id
+    return await insert_build(sessions, goal=GOAL)
 
 
 @pytest.fixture

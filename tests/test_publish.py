@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import subprocess
-import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -19,9 +18,10 @@ from activities import gitrepo
 from activities.gitrepo import ensure_remote
 from activities.publish import PublishActivities
 from cofounder.artifacts import ArtifactStore
-from cofounder.db import Build, Project, PullRequest
+from cofounder.db import PullRequest
 from cofounder.payloads import PublishRequest, PullRequestRef, Usage
 from cofounder.settings import Settings
+from tests import helpers
 
 Sessions = async_sessionmaker[AsyncSession]
 FILES = {
@@ -34,18 +34,7 @@ CREATED = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 
 async def insert_build(sessions: Sessions, project: str = "demo") -> str:
     """The Project and Build rows the API writes before a build starts."""
-    build_id = uuid.uuid4().hex[:16]
-    async with sessions() as session:
-        row = await session.scalar(select(Project).where(Project.slug == project))
-        if row is None:
-            row = Project(owner="local", slug=project)
-            session.add(row)
-            await session.flush()
-        build = Build(id=build_id, project_id=row.id, owner="local", goal="slugs", status="x")
-        build.workflow_id, build.created_at = f"build-{build_id}", CREATED
-        session.add(build)
-        await session.commit()
-    return build_id
+    return await helpers.insert_build(sessions, project, goal="slugs", created_at=CREATED)
 
 
 def make_request(store: ArtifactStore, build_id: str, project: str = "demo") -> PublishRequest:
