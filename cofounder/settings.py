@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from functools import cached_property
 from pathlib import Path
 from typing import Literal
 
@@ -95,7 +94,7 @@ class Settings(BaseSettings):
         """True when builds are served by the local scripted model."""
         return self.anthropic_api_key is None
 
-    @cached_property
+    @property
     def resolved_database_url(self) -> str:
         url = self.database_url or f"sqlite+aiosqlite:///{self.data_dir.resolve()}/cofounder.db"
         if url.startswith("postgresql://") or url.startswith("postgres://"):

@@ -1,0 +1,105 @@
+"""The database layer on SQLite and PostgreSQL alike: migrations, ledger, records, the API."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+
+import httpx
+import pytest
+import pytest_asyncio
+from sqlalchemy import inspect, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from temporalio.exceptions import ApplicationError
+from temporalio.testing import WorkflowEnvironment
+
+from activities.builds import BuildRecordActivities
+from activities.ledger import build_usage, record_call
+from api.main import create_app
+from cofounder.db import Build, BuildEvent, LedgerEntry, Project, make_engine, make_sessionmaker
+from cofounder.payloads import BuildStatus, StatusUpdate, Usage
+from cofounder.settings import Settings
+from tests.helpers import count, insert_build
+
+Sessions = async_sessionmaker[AsyncSession]
+
+
+@pytest_asyncio.fixture
+async def db(db_url: str) -> AsyncIterator[Sessions]:
+    engine = make_engine(db_url)
+    yield make_sessionmaker(engine)
+    await engine.dispose()
+
+
+async def test_migrations_create_every_table(db: Sessions) -> None:
+    async with db() as session:
+        conn = await session.connection()
+        tables = await conn.run_sync(lambda sync: set(inspect(sync).get_table_names()))
+    assert {"projects", "builds", "pull_requests", "usage_ledger", "build_events"} <= tables
+    assert "alembic_version" in tables
+
+
+async def test_ledger_keeps_one_row_per_call_key(db: Sessions) -> None:
+    build_id = await insert_build(db)
+    usage = Usage(calls=1, input_tokens=100, output_tokens=20, cost_micro_usd=600)
+    for key in ("call-a", "call-a", "call-b"):  # the second "call-a" is a retried write
+        await record_call(
+            db, idempotency_key=key, build_id=build_id, role="coder", model="m", usage=usage
+        )
+    assert await count(db, LedgerEntry, build_id=build_id) == 2
+    total = await build_usage(db, build_id)
+    assert (total.calls, total.input_tokens, total.cost_micro_usd) == (2, 200, 1200)
+    assert await build_usage(db, "no-such-build") == Usage()
+
+
+async def test_status_records_are_idempotent(db: Sessions) -> None:
+    records = BuildRecordActivities(db)
+    build_id = await insert_build(db)
+    at = datetime(2026, 1, 1, tzinfo=UTC)
+    testing = StatusUpdate(build_id=build_id, status=BuildStatus.TESTING, attempts=1, seq=1, at=at)
+    await records.record_status(testing)
+    await records.record_status(testing)  # a retry after a lost completion
+    failed = StatusUpdate(build_id=build_id, status=BuildStatus.FAILED, error="no", seq=2, at=at)
+    await records.record_status(failed)
+
+    async with db() as session:
+        build = await session.get(Build, build_id)
+        events = (await session.scalars(select(BuildEvent).order_by(BuildEvent.seq))).all()
+    assert build is not None and build.status == "failed" and build.error == "no"
+    assert build.finished_at is not None
+    assert [(e.seq, e.status) for e in events] == [(1, "testing"), (2, "failed")]
+
+    await record_call(
+        db,
+        idempotency_key="k",
+        build_id=build_id,
+        role="architect",
+        model="m",
+        usage=Usage(calls=1, input_tokens=7, output_tokens=3, cost_micro_usd=66),
+    )
+    summary = await records.record_cost(build_id)
+    async with db() as session:
+        build = await session.get(Build, build_id)
+    assert build is not None and build.cost_micro_usd == summary.usage.cost_micro_usd == 66
+
+
+async def test_status_for_an_unknown_build_is_retried_not_lost(db: Sessions) -> None:
+    records = BuildRecordActivities(db)
+    with pytest.raises(ApplicationError) as raised:
+        await records.record_status(StatusUpdate(build_id="missing", status=BuildStatus.CODING))
+    assert not raised.value.non_retryable
+
+
+async def test_api_creates_a_project_once_per_slug(
+    db_url: str, db: Sessions, settings: Settings, env: WorkflowEnvironment
+) -> None:
+    app = create_app(settings.model_copy(update={"database_url": db_url}), client=env.client)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://api") as http:
+            for goal in ("first goal", "second goal"):
+                body = {"project": "shared", "goal": goal}
+                assert (await http.post("/api/builds", json=body)).status_code == 202
+            listed = (await http.get("/api/builds", params={"project": "shared"})).json()
+    assert [b["goal"] for b in listed["builds"]] == ["second goal", "first goal"]
+    assert await count(db, Project, slug="shared") == 1
