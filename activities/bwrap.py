@@ -54,7 +54,9 @@ def bwrap_args(bwrap: str, layout: SandboxLayout, command: Sequence[str]) -> lis
         args += ["--setenv", name, value]
     for path in SYSTEM_DIRS:
         args += ["--ro-bind-try", path, path]
-    created: set[str] = set()
+    # The scratch /tmp comes before the Python binds: a venv may itself live under the host's /tmp.
+    args += ["--perms", "1777", "--size", str(TMP_BYTES), "--tmpfs", "/tmp"]
+    created: set[str] = {"/tmp"}
     for root in layout.python_roots:
         if any(root == d or root.startswith(d + "/") for d in SYSTEM_DIRS):
             continue
@@ -70,7 +72,6 @@ def bwrap_args(bwrap: str, layout: SandboxLayout, command: Sequence[str]) -> lis
     args += ["--ro-bind", str(layout.etc / "passwd"), "/etc/passwd"]
     args += ["--ro-bind", str(layout.etc / "group"), "/etc/group"]
     args += ["--bind", str(layout.workspace), WORKSPACE]
-    args += ["--perms", "1777", "--size", str(TMP_BYTES), "--tmpfs", "/tmp"]
     args += ["--proc", "/proc", "--dev", "/dev"]
     args += ["--perms", "1777", "--size", str(SHM_BYTES), "--tmpfs", "/dev/shm"]
     # Without root, the sandbox owns / and /dev: read-only they cannot be filled with files.
