@@ -65,7 +65,9 @@ def test_bwrap_args_isolate_by_construction(tmp_path: Path) -> None:
     # A venv under the host's /tmp (a CI clone, say) stays visible over the scratch /tmp.
     in_tmp = SandboxLayout(layout.workspace, layout.etc, ("/tmp/clone/.venv",), True)
     in_tmp_args = bwrap_args("bwrap", in_tmp, ["x"])
-    assert in_tmp_args.index("/tmp/clone/.venv") > in_tmp_args.index("/tmp")
+    scratch = in_tmp_args.index("--tmpfs")
+    assert in_tmp_args[scratch + 1] == "/tmp"
+    assert in_tmp_args.index("/tmp/clone/.venv") > scratch
 
     rootless = bwrap_args("bwrap", SandboxLayout(layout.workspace, layout.etc, (), False), ["x"])
     assert "--unshare-user" in rootless and "/usr/bin/setpriv" not in rootless
