@@ -37,6 +37,7 @@ class BuildRecordActivities:
             "status": status.status.value,
             "attempt": status.attempts,
             "error": status.error,
+            "cost_micro_usd": status.cost_micro_usd,
             "at": status.at or utcnow(),
         }
         async with self.sessions() as session:

@@ -6,7 +6,14 @@ import re
 from datetime import UTC, datetime
 from typing import Annotated
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    computed_field,
+)
 
 from cofounder.db import Build, PullRequest
 from cofounder.payloads import BuildStatus, BuildView
@@ -85,7 +92,13 @@ class ProgressOut(BaseModel):
     status: BuildStatus
     attempt: int
     error: str | None
+    cost_micro_usd: int = Field(exclude=True)
     at: UtcDatetime
+
+    @computed_field(description="Dollars spent when this phase began.")  # type: ignore[prop-decorator]
+    @property
+    def cost_usd(self) -> float:
+        return self.cost_micro_usd / 1_000_000
 
 
 class BuildOut(BaseModel):

@@ -90,8 +90,7 @@ def follow(
         for event in build.get("progress", [])[seen:]:
             at = datetime.fromisoformat(event["at"].replace("Z", "+00:00"))
             elapsed = max(0.0, (at - started).total_seconds())
-            cost = (build.get("cost") or {}).get("usd", 0.0)
-            say(f"  [{elapsed:6.1f}s] {describe(build_id, event):<44} ${cost:.4f} so far")
+            say(f"  [{elapsed:6.1f}s] {describe(build_id, event):<44} ${event['cost_usd']:.4f}")
             seen += 1
         if build["status"] in TERMINAL:
             return build

@@ -160,6 +160,7 @@ class StatusUpdate(BaseModel):
     error: str | None = None
     seq: int = 0
     at: datetime | None = None
+    cost_micro_usd: int = 0
 
 
 class CostSummary(BaseModel):

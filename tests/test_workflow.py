@@ -59,7 +59,10 @@ def published_tests_pass(settings: Settings, branch: str) -> bool:
 async def progress(sessions: async_sessionmaker[AsyncSession], build_id: str) -> list:
     query = select(BuildEvent).where(BuildEvent.build_id == build_id).order_by(BuildEvent.seq)
     async with sessions() as session:
-        return [(e.status, e.attempt) for e in await session.scalars(query)]
+        events = (await session.scalars(query)).all()
+    costs = [e.cost_micro_usd for e in events]
+    assert costs == sorted(costs), "the cost at each phase never goes down"
+    return [(e.status, e.attempt) for e in events]
 
 
 async def build_row(sessions: async_sessionmaker[AsyncSession], build_id: str) -> Build:

@@ -234,6 +234,7 @@ class BuildWorkflow:
             error=error,
             seq=self._view.phases,
             at=workflow.now(),
+            cost_micro_usd=self._view.cost.cost_micro_usd,
         )
         await workflow.execute_activity_method(
             BuildRecordActivities.record_status,

@@ -69,6 +69,7 @@ class BuildEvent(Base):
     status: Mapped[str] = mapped_column(String(32))
     attempt: Mapped[int] = mapped_column(Integer, default=0)
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    cost_micro_usd: Mapped[int] = mapped_column(BigInteger, default=0)
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 

@@ -1,0 +1,283 @@
+"""What Temporal and the API add on top of the work itself, measured side by side in one run.
+
+1. Demo builds end to end (real dev server, offline model, worker, SQLite): from each history,
+   wall time (workflow started -> completed) against the sum of activity times (each activity's
+   started -> completed); the difference is orchestration overhead.
+2. `POST /api/builds` over real HTTP against a bare `client.start_workflow` of the same workflow,
+   payload and search attributes, on a task queue no worker polls, in alternating batches.
+
+    .venv/bin/python -m bench.bench_build [--builds N] [--requests M]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import math
+import statistics
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+from temporalio.api.enums.v1 import EventType
+from temporalio.client import Client, WorkflowHistory
+from temporalio.common import SearchAttributeKey, SearchAttributePair, TypedSearchAttributes
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
+
+from api import service
+from api.main import create_app
+from cofounder.db import make_engine, make_sessionmaker
+from cofounder.db.migrate import upgrade
+from cofounder.logging import configure_logging
+from cofounder.offline_model.server import create_app as create_model_app
+from cofounder.payloads import BuildInput, BuildStatus, BuildView
+from cofounder.settings import Settings
+from cofounder.temporal import SEARCH_ATTRIBUTES, temporal_binary
+from tests.conftest import ServerThread
+from tests.helpers import GOAL, insert_build
+from worker import running_worker
+
+WARMUP = 10  # requests per side before measuring: connections, imports and caches settle
+BATCH = 20  # requests per side per turn; the order of the two sides alternates every turn
+TERMINATE_CONCURRENCY = 50
+
+
+@dataclass(frozen=True)
+class BuildTiming:
+    build_id: str
+    wall: float
+    activities: float
+    activity_count: int
+
+    @property
+    def overhead(self) -> float:
+        return self.wall - self.activities
+
+    @property
+    def ratio(self) -> float:
+        return self.wall / self.activities
+
+
+def _seconds(event: object) -> float:
+    return float(event.event_time.ToNanoseconds()) / 1e9  # type: ignore[attr-defined]
+
+
+def history_timing(build_id: str, history: WorkflowHistory) -> BuildTiming:
+    """Wall time and summed activity time (started -> completed) of one finished workflow."""
+    started_at: dict[int, float] = {}
+    wall_start = wall_end = 0.0
+    busy = 0.0
+    count = 0
+    for event in history.events:
+        kind = event.event_type
+        if kind == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED:
+            wall_start = _seconds(event)
+        elif kind == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED:
+            wall_end = _seconds(event)
+        elif kind == EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED:
+            started_at[event.event_id] = _seconds(event)
+        elif kind == EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED:
+            started_id = event.activity_task_completed_event_attributes.started_event_id
+            busy += _seconds(event) - started_at[started_id]
+            count += 1
+    if not wall_end:
+        raise RuntimeError(f"build {build_id} did not complete")
+    return BuildTiming(build_id, wall_end - wall_start, busy, count)
+
+
+async def bench_demo(client: Client, settings: Settings, builds: int) -> list[BuildTiming]:
+    """Run demo builds one after another on a real worker and time each from its history."""
+    engine = make_engine(settings.resolved_database_url)
+    sessions = make_sessionmaker(engine)
+    timings = []
+    try:
+        async with running_worker(client, settings):
+            for _ in range(builds):
+                build_id = await insert_build(sessions)
+                handle = await client.start_workflow(
+                    service.WORKFLOW_TYPE,
+                    BuildInput(build_id=build_id, project="demo", goal=GOAL),
+                    id=f"build-{build_id}",
+                    task_queue=settings.task_queue,
+                    result_type=BuildView,
+                )
+                view = await handle.result()
+                if view.status != BuildStatus.SUCCEEDED:
+                    raise RuntimeError(f"demo build {build_id} ended {view.status}: {view.error}")
+                timings.append(history_timing(build_id, await handle.fetch_history()))
+    finally:
+        await engine.dispose()
+    return timings
+
+
+def api_batch(http: httpx.Client, count: int) -> tuple[list[float], list[str]]:
+    """`count` sequential POSTs (blocking; run in a thread): latencies and workflow ids."""
+    latencies, ids = [], []
+    for _ in range(count):
+        began = time.perf_counter()
+        response = http.post("/api/builds", json={"project": "demo", "goal": GOAL})
+        latencies.append(time.perf_counter() - began)
+        response.raise_for_status()
+        ids.append(response.json()["workflow_id"])
+    return latencies, ids
+
+
+async def raw_batch(
+    client: Client, settings: Settings, count: int
+) -> tuple[list[float], list[str]]:
+    """`count` sequential starts shaped exactly like the API's, minus its database rows."""
+    latencies, ids = [], []
+    attributes = TypedSearchAttributes(
+        [
+            SearchAttributePair(service.BUILD_STATUS, BuildStatus.QUEUED.value),
+            SearchAttributePair(service.PROJECT, "demo"),
+        ]
+    )
+    for _ in range(count):
+        build_id = service.new_build_id()
+        payload = BuildInput(
+            build_id=build_id, project="demo", goal=GOAL, max_attempts=settings.max_attempts
+        )
+        began = time.perf_counter()
+        handle = await client.start_workflow(
+            service.WORKFLOW_TYPE,
+            payload,
+            id=f"build-{build_id}",
+            task_queue=settings.task_queue,
+            search_attributes=attributes,
+            memo={"request_id": uuid.uuid4().hex},
+            rpc_timeout=service.START_TIMEOUT,
+        )
+        latencies.append(time.perf_counter() - began)
+        ids.append(handle.id)
+    return latencies, ids
+
+
+async def bench_start(
+    client: Client, settings: Settings, requests: int
+) -> tuple[list[float], list[float]]:
+    """API and raw start latencies, interleaved in batches; every started workflow is ended."""
+    api_latencies: list[float] = []
+    raw_latencies: list[float] = []
+    started: list[str] = []
+    with ServerThread(create_app(settings, client=client)) as server:
+        with httpx.Client(base_url=server.url, timeout=30) as http:
+            try:
+                started += (await asyncio.to_thread(api_batch, http, WARMUP))[1]
+                started += (await raw_batch(client, settings, WARMUP))[1]
+                for turn in range(math.ceil(requests / BATCH)):
+                    size = min(BATCH, requests - turn * BATCH)
+                    sides = [
+                        (api_latencies, lambda: asyncio.to_thread(api_batch, http, size)),
+                        (raw_latencies, lambda: raw_batch(client, settings, size)),
+                    ]
+                    for latencies, batch in sides if turn % 2 == 0 else reversed(sides):
+                        got, ids = await batch()
+                        latencies += got
+                        started += ids
+            finally:
+                await terminate(client, started)
+    return api_latencies, raw_latencies
+
+
+async def terminate(client: Client, workflow_ids: list[str]) -> None:
+    """End the queued workflows this run started, a bounded number at a time."""
+    for i in range(0, len(workflow_ids), TERMINATE_CONCURRENCY):
+        chunk = workflow_ids[i : i + TERMINATE_CONCURRENCY]
+        await asyncio.gather(
+            *(client.get_workflow_handle(w).terminate(reason="benchmark done") for w in chunk)
+        )
+
+
+def percentile(values: list[float], p: float) -> float:
+    """Nearest-rank percentile."""
+    ordered = sorted(values)
+    return ordered[max(0, math.ceil(p / 100 * len(ordered)) - 1)]
+
+
+def report(timings: list[BuildTiming], api: list[float], raw: list[float]) -> None:
+    print("\nper build              wall    activities  overhead  wall/activities")
+    for t in timings:
+        print(
+            f"  {t.build_id}  {t.wall:6.2f}s  {t.activities:6.2f}s ({t.activity_count:2d})"
+            f"  {t.overhead:6.2f}s  {t.ratio:6.2f}x"
+        )
+    wall = statistics.median(t.wall for t in timings)
+    busy = statistics.median(t.activities for t in timings)
+    overhead = statistics.median(t.overhead for t in timings)
+    ratio = statistics.median(t.ratio for t in timings)
+    ms = {
+        name: (percentile(v, 50) * 1e3, percentile(v, 99) * 1e3)
+        for name, v in (("api", api), ("raw", raw))
+    }
+    print()
+    print(
+        f"{f'demo build ({len(timings)} runs, median)':<31}wall {wall:.2f}s   "
+        f"activities {busy:.2f}s   overhead {overhead:.2f}s   wall/activities {ratio:.2f}x"
+    )
+    print(
+        f"{f'POST /api/builds ({len(api)} req)':<31}p50 {ms['api'][0]:5.1f}ms   p99 {ms['api'][1]:5.1f}ms"
+    )
+    print(
+        f"{f'raw start_workflow ({len(raw)})':<31}p50 {ms['raw'][0]:5.1f}ms   p99 {ms['raw'][1]:5.1f}ms"
+    )
+    print(
+        f"{'ratio API/raw':<31}p50 {ms['api'][0] / ms['raw'][0]:.2f}x    "
+        f"p99 {ms['api'][1] / ms['raw'][1]:.2f}x"
+    )
+    print(
+        "\n(medians are taken per column, so overhead need not equal wall - activities; "
+        "the raw side writes no database rows, the API side does: project upsert + build insert)"
+    )
+
+
+async def run(builds: int, requests: int) -> None:
+    began = time.perf_counter()
+    with (
+        tempfile.TemporaryDirectory(prefix="cofounder-bench-") as tmp,
+        ServerThread(create_model_app()) as model,
+    ):
+        settings = Settings(
+            data_dir=Path(tmp) / "data",
+            anthropic_api_key=None,
+            anthropic_base_url=model.url,
+            task_queue=f"bench-{uuid.uuid4().hex[:8]}",
+            _env_file=None,  # type: ignore[call-arg]
+        )
+        # Alembic's env runs its own event loop, so it gets a thread of its own.
+        await asyncio.to_thread(upgrade, settings.resolved_database_url)
+        env = await WorkflowEnvironment.start_local(
+            dev_server_existing_path=str(temporal_binary()),
+            search_attributes=[SearchAttributeKey.for_keyword(n) for n in SEARCH_ATTRIBUTES],
+            data_converter=pydantic_data_converter,
+            dev_server_log_level="error",
+        )
+        try:
+            print(f"running {builds} demo builds ...", flush=True)
+            timings = await bench_demo(env.client, settings, builds)
+            print(f"timing {requests} API starts against {requests} raw starts ...", flush=True)
+            # No worker polls this queue: started builds stay queued until terminated.
+            idle = settings.model_copy(update={"task_queue": f"bench-idle-{uuid.uuid4().hex[:8]}"})
+            api, raw = await bench_start(env.client, idle, requests)
+        finally:
+            await env.shutdown()
+    report(timings, api, raw)
+    print(f"\ntotal run {time.perf_counter() - began:.1f}s")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--builds", type=int, default=5, help="demo builds to run (default 5)")
+    parser.add_argument("--requests", type=int, default=200, help="starts per side (default 200)")
+    args = parser.parse_args()
+    configure_logging(json=False, level=logging.WARNING)
+    asyncio.run(run(args.builds, args.requests))
+
+
+if __name__ == "__main__":
+    main()
