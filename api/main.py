@@ -14,8 +14,8 @@ from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from temporalio.client import Client
 
+from api.errors import ServiceError
 from api.routes import builds, health
-from api.service import ServiceError
 from cofounder.db import make_engine, make_sessionmaker
 from cofounder.logging import REQUEST_ID_HEADER, request_id
 from cofounder.settings import Settings

@@ -12,7 +12,7 @@ from datetime import timedelta
 from typing import Any
 
 import structlog
-from sqlalchemy import Select, select
+from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio.client import (
@@ -26,8 +26,10 @@ from temporalio.common import SearchAttributeKey, SearchAttributePair, TypedSear
 from temporalio.exceptions import FailureError
 from temporalio.service import RPCError, RPCStatusCode
 
-from api.schemas import BuildCreate, BuildOut, ProgressOut
-from cofounder.db import Build, BuildEvent, Project, PullRequest
+from api.errors import Conflict, ServiceError, TimedOut, Unavailable
+from api.queries import load_build
+from api.schemas import BuildCreate, BuildOut
+from cofounder.db import Build, Project
 from cofounder.db.models import utcnow
 from cofounder.payloads import ApprovalDecision, BuildInput, BuildStatus, BuildView
 from cofounder.settings import Settings
@@ -38,36 +40,8 @@ WORKFLOW_TYPE = "BuildWorkflow"
 BUILD_STATUS = SearchAttributeKey.for_keyword("BuildStatus")
 PROJECT = SearchAttributeKey.for_keyword("Project")
 START_TIMEOUT = timedelta(seconds=10)
-# A GET must stay fast when no worker is polling; the database row answers instead.
-STATUS_QUERY_TIMEOUT = timedelta(seconds=1)
 # Waiting for the workflow to accept and run the update; a worker answers in milliseconds.
 UPDATE_TIMEOUT = timedelta(seconds=10)
-
-
-class ServiceError(Exception):
-    """A refusal with a message for people; `status_code` is the HTTP answer."""
-
-    status_code = 500
-
-    def __init__(self, detail: str) -> None:
-        super().__init__(detail)
-        self.detail = detail
-
-
-class NotFound(ServiceError):
-    status_code = 404
-
-
-class Conflict(ServiceError):
-    status_code = 409
-
-
-class Unavailable(ServiceError):
-    status_code = 503
-
-
-class TimedOut(ServiceError):
-    status_code = 504
 
 
 def new_build_id() -> str:
@@ -174,62 +148,6 @@ async def _terminate(handle: WorkflowHandle[Any, Any], reason: str) -> None:
         log.exception("could not terminate an unsaved build", workflow_id=handle.id)
 
 
-def _select(owner: str) -> Select[Build, str, PullRequest]:
-    # PullRequest is None in rows of builds without one (outer join).
-    return (
-        select(Build, Project.slug, PullRequest)
-        .join(Project, Project.id == Build.project_id)
-        .outerjoin(PullRequest, PullRequest.build_id == Build.id)
-        .where(Build.owner == owner)
-    )
-
-
-async def load_build(session: AsyncSession, owner: str, build_id: str) -> BuildOut:
-    """The build as recorded in the database, or NotFound."""
-    row = (await session.execute(_select(owner).where(Build.id == build_id))).first()
-    if row is None:
-        raise NotFound(f"build {build_id} not found")
-    return BuildOut.from_row(row[0], row[1], row[2])
-
-
-async def list_builds(
-    session: AsyncSession,
-    owner: str,
-    project: str | None,
-    status: BuildStatus | None,
-    limit: int,
-) -> list[BuildOut]:
-    """The owner's builds as recorded in the database, newest first."""
-    query = _select(owner)
-    if project is not None:
-        query = query.where(Project.slug == project)
-    if status is not None:
-        query = query.where(Build.status == status.value)
-    query = query.order_by(Build.created_at.desc(), Build.id.desc()).limit(limit)
-    return [
-        BuildOut.from_row(row[0], row[1], row[2]) for row in (await session.execute(query)).all()
-    ]
-
-
-async def live_build(session: AsyncSession, client: Client, owner: str, build_id: str) -> BuildOut:
-    """The build with the workflow's live view while it runs; a finished row is authoritative."""
-    build = await load_build(session, owner, build_id)
-    events = await session.scalars(
-        select(BuildEvent).where(BuildEvent.build_id == build_id).order_by(BuildEvent.seq)
-    )
-    build.progress = [ProgressOut.model_validate(event) for event in events]
-    if build.status.terminal:
-        return build
-    handle = client.get_workflow_handle(build.workflow_id)
-    try:
-        view = await handle.query("status", result_type=BuildView, rpc_timeout=STATUS_QUERY_TIMEOUT)
-    except Exception as err:
-        # No worker yet, a closed workflow, Temporal down: the row is the best answer we have.
-        log.debug("status query failed; answering from the database", build_id=build_id, error=err)
-        return build
-    return build.with_view(view)
-
-
 async def cancel_build(
     session: AsyncSession, client: Client, owner: str, build_id: str
 ) -> BuildOut:
@@ -271,16 +189,6 @@ async def approve_build(
         ) from err
     log.info("build plan decided", build_id=build_id, approved=decision.approved)
     return build.with_view(view)
-
-
-async def load_pull_request(session: AsyncSession, owner: str, build_id: str) -> PullRequest:
-    """The pull request row of one of the owner's builds, or NotFound."""
-    build = await load_build(session, owner, build_id)
-    query = select(PullRequest).where(PullRequest.build_id == build.id)
-    pr = (await session.execute(query)).scalar_one_or_none()
-    if pr is None:
-        raise NotFound(f"build {build_id} has no pull request (status: {build.status})")
-    return pr
 
 
 def _refuse_finished(build: BuildOut, action: str) -> None:

@@ -15,15 +15,21 @@ import argparse
 import asyncio
 import logging
 import math
+import os
 import statistics
+import sys
 import tempfile
 import time
 import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import httpx
 from temporalio.api.enums.v1 import EventType
+from temporalio.api.history.v1 import HistoryEvent
 from temporalio.client import Client, WorkflowHistory
 from temporalio.common import SearchAttributeKey, SearchAttributePair, TypedSearchAttributes
 from temporalio.contrib.pydantic import pydantic_data_converter
@@ -46,6 +52,8 @@ WARMUP = 10  # requests per side before measuring: connections, imports and cach
 BATCH = 20  # requests per side per turn; the order of the two sides alternates every turn
 TERMINATE_CONCURRENCY = 50
 
+Batch = tuple[list[float], list[str]]  # latencies in seconds, workflow ids started
+
 
 @dataclass(frozen=True)
 class BuildTiming:
@@ -63,8 +71,8 @@ class BuildTiming:
         return self.wall / self.activities
 
 
-def _seconds(event: object) -> float:
-    return float(event.event_time.ToNanoseconds()) / 1e9  # type: ignore[attr-defined]
+def _seconds(event: HistoryEvent) -> float:
+    return event.event_time.ToNanoseconds() / 1e9
 
 
 def history_timing(build_id: str, history: WorkflowHistory) -> BuildTiming:
@@ -115,7 +123,7 @@ async def bench_demo(client: Client, settings: Settings, builds: int) -> list[Bu
     return timings
 
 
-def api_batch(http: httpx.Client, count: int) -> tuple[list[float], list[str]]:
+def api_batch(http: httpx.Client, count: int) -> Batch:
     """`count` sequential POSTs (blocking; run in a thread): latencies and workflow ids."""
     latencies, ids = [], []
     for _ in range(count):
@@ -127,9 +135,7 @@ def api_batch(http: httpx.Client, count: int) -> tuple[list[float], list[str]]:
     return latencies, ids
 
 
-async def raw_batch(
-    client: Client, settings: Settings, count: int
-) -> tuple[list[float], list[str]]:
+async def raw_batch(client: Client, settings: Settings, count: int) -> Batch:
     """`count` sequential starts shaped exactly like the API's, minus its database rows."""
     latencies, ids = [], []
     attributes = TypedSearchAttributes(
@@ -162,8 +168,8 @@ async def bench_start(
     client: Client, settings: Settings, requests: int
 ) -> tuple[list[float], list[float]]:
     """API and raw start latencies, interleaved in batches; every started workflow is ended."""
-    api_latencies: list[float] = []
-    raw_latencies: list[float] = []
+    api: list[float] = []
+    raw: list[float] = []
     started: list[str] = []
     with ServerThread(create_app(settings, client=client)) as server:
         with httpx.Client(base_url=server.url, timeout=30) as http:
@@ -172,17 +178,18 @@ async def bench_start(
                 started += (await raw_batch(client, settings, WARMUP))[1]
                 for turn in range(math.ceil(requests / BATCH)):
                     size = min(BATCH, requests - turn * BATCH)
-                    sides = [
-                        (api_latencies, lambda: asyncio.to_thread(api_batch, http, size)),
-                        (raw_latencies, lambda: raw_batch(client, settings, size)),
+                    sides: list[tuple[list[float], Callable[[], Awaitable[Batch]]]] = [
+                        (api, partial(asyncio.to_thread, api_batch, http, size)),
+                        (raw, partial(raw_batch, client, settings, size)),
                     ]
-                    for latencies, batch in sides if turn % 2 == 0 else reversed(sides):
+                    # Alternating who goes first keeps drift (GC, the server's own work) even.
+                    for latencies, batch in sides if turn % 2 == 0 else sides[::-1]:
                         got, ids = await batch()
                         latencies += got
                         started += ids
             finally:
                 await terminate(client, started)
-    return api_latencies, raw_latencies
+    return api, raw
 
 
 async def terminate(client: Client, workflow_ids: list[str]) -> None:
@@ -201,39 +208,59 @@ def percentile(values: list[float], p: float) -> float:
 
 
 def report(timings: list[BuildTiming], api: list[float], raw: list[float]) -> None:
-    print("\nper build              wall    activities  overhead  wall/activities")
+    print(f"\n{'build':<18}{'wall':>8}{'activities':>17}{'overhead':>10}{'wall/act':>10}")
     for t in timings:
         print(
-            f"  {t.build_id}  {t.wall:6.2f}s  {t.activities:6.2f}s ({t.activity_count:2d})"
-            f"  {t.overhead:6.2f}s  {t.ratio:6.2f}x"
+            f"{t.build_id:<18}{t.wall:7.2f}s{t.activities:8.2f}s ({t.activity_count} acts)"
+            f"{t.overhead:9.2f}s{t.ratio:9.2f}x"
         )
     wall = statistics.median(t.wall for t in timings)
     busy = statistics.median(t.activities for t in timings)
     overhead = statistics.median(t.overhead for t in timings)
     ratio = statistics.median(t.ratio for t in timings)
-    ms = {
-        name: (percentile(v, 50) * 1e3, percentile(v, 99) * 1e3)
-        for name, v in (("api", api), ("raw", raw))
-    }
+    api50, api99 = percentile(api, 50) * 1e3, percentile(api, 99) * 1e3
+    raw50, raw99 = percentile(raw, 50) * 1e3, percentile(raw, 99) * 1e3
+    rows = [
+        (
+            f"demo build ({len(timings)} runs, median)",
+            f"wall {wall:.2f}s   activities {busy:.2f}s   overhead {overhead:.2f}s   "
+            f"wall/activities {ratio:.2f}x",
+        ),
+        (f"POST /api/builds ({len(api)} req)", f"p50 {api50:5.1f}ms   p99 {api99:5.1f}ms"),
+        (f"raw start_workflow ({len(raw)})", f"p50 {raw50:5.1f}ms   p99 {raw99:5.1f}ms"),
+        ("ratio API/raw", f"p50 {api50 / raw50:5.2f}x    p99 {api99 / raw99:5.2f}x"),
+    ]
     print()
+    for label, figures in rows:
+        print(f"{label:<31}{figures}")
     print(
-        f"{f'demo build ({len(timings)} runs, median)':<31}wall {wall:.2f}s   "
-        f"activities {busy:.2f}s   overhead {overhead:.2f}s   wall/activities {ratio:.2f}x"
+        "\nMedians are per column, so the median overhead need not equal wall - activities.\n"
+        "The API side writes database rows (project upsert + build insert, SQLite) and goes\n"
+        "through HTTP; the raw side is the bare start_workflow call and writes no rows."
     )
-    print(
-        f"{f'POST /api/builds ({len(api)} req)':<31}p50 {ms['api'][0]:5.1f}ms   p99 {ms['api'][1]:5.1f}ms"
-    )
-    print(
-        f"{f'raw start_workflow ({len(raw)})':<31}p50 {ms['raw'][0]:5.1f}ms   p99 {ms['raw'][1]:5.1f}ms"
-    )
-    print(
-        f"{'ratio API/raw':<31}p50 {ms['api'][0] / ms['raw'][0]:.2f}x    "
-        f"p99 {ms['api'][1] / ms['raw'][1]:.2f}x"
-    )
-    print(
-        "\n(medians are taken per column, so overhead need not equal wall - activities; "
-        "the raw side writes no database rows, the API side does: project upsert + build insert)"
-    )
+
+
+@asynccontextmanager
+async def local_temporal() -> AsyncIterator[WorkflowEnvironment]:
+    """A dev server with the app's search attributes, its banner kept off our stdout."""
+    sys.stdout.flush()
+    saved = os.dup(1)
+    # The server inherits fd 1 when spawned; pointing it at stderr keeps stdout the report.
+    os.dup2(2, 1)
+    try:
+        env = await WorkflowEnvironment.start_local(
+            dev_server_existing_path=str(temporal_binary()),
+            search_attributes=[SearchAttributeKey.for_keyword(n) for n in SEARCH_ATTRIBUTES],
+            data_converter=pydantic_data_converter,
+            dev_server_log_level="error",
+        )
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
+    try:
+        yield env
+    finally:
+        await env.shutdown()
 
 
 async def run(builds: int, requests: int) -> None:
@@ -251,21 +278,13 @@ async def run(builds: int, requests: int) -> None:
         )
         # Alembic's env runs its own event loop, so it gets a thread of its own.
         await asyncio.to_thread(upgrade, settings.resolved_database_url)
-        env = await WorkflowEnvironment.start_local(
-            dev_server_existing_path=str(temporal_binary()),
-            search_attributes=[SearchAttributeKey.for_keyword(n) for n in SEARCH_ATTRIBUTES],
-            data_converter=pydantic_data_converter,
-            dev_server_log_level="error",
-        )
-        try:
+        async with local_temporal() as env:
             print(f"running {builds} demo builds ...", flush=True)
             timings = await bench_demo(env.client, settings, builds)
             print(f"timing {requests} API starts against {requests} raw starts ...", flush=True)
             # No worker polls this queue: started builds stay queued until terminated.
             idle = settings.model_copy(update={"task_queue": f"bench-idle-{uuid.uuid4().hex[:8]}"})
             api, raw = await bench_start(env.client, idle, requests)
-        finally:
-            await env.shutdown()
     report(timings, api, raw)
     print(f"\ntotal run {time.perf_counter() - began:.1f}s")
 
@@ -275,6 +294,8 @@ def main() -> None:
     parser.add_argument("--builds", type=int, default=5, help="demo builds to run (default 5)")
     parser.add_argument("--requests", type=int, default=200, help="starts per side (default 200)")
     args = parser.parse_args()
+    if args.builds < 1 or args.requests < 1:
+        parser.error("--builds and --requests must be at least 1")
     configure_logging(json=False, level=logging.WARNING)
     asyncio.run(run(args.builds, args.requests))
 

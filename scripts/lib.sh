@@ -23,10 +23,12 @@ ensure_venv() {
         log "creating .venv"
         "$PYTHON" -m venv .venv
     fi
-    log "installing cofounder${extra:+[$extra]}"
-    .venv/bin/python -m pip install -q --upgrade pip >/dev/null 2>&1 || true
-    .venv/bin/python -m pip install -q -e ".${extra:+[$extra]}" 2>&1 | grep -v "^WARNING: Location" >&2 || true
-    .venv/bin/python -c "import cofounder, temporalio, anthropic" || { log "install failed"; return 1; }
+    log "installing cofounder${extra:+[$extra]} (pip's output: .venv/pip.log)"
+    if ! .venv/bin/python -m pip install -e ".${extra:+[$extra]}" >.venv/pip.log 2>&1; then
+        tail -n 30 .venv/pip.log >&2
+        log "pip install failed; the whole log is in .venv/pip.log"
+        return 1
+    fi
 }
 
 # The local sandbox needs bubblewrap; install it when we can, never run without it.

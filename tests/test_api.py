@@ -32,7 +32,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
-from api import service
+from api import queries, service
 from api.main import create_app
 from cofounder.db import Build, Project, PullRequest
 from cofounder.logging import configure_logging
@@ -333,7 +333,7 @@ async def test_other_owners_builds_are_invisible(
 async def test_without_a_worker_the_row_answers(
     http: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(service, "STATUS_QUERY_TIMEOUT", timedelta(milliseconds=300))
+    monkeypatch.setattr(queries, "STATUS_QUERY_TIMEOUT", timedelta(milliseconds=300))
     build = await start(http)
 
     response = await http.get(f"/api/builds/{build['id']}")

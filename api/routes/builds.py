@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, status
 
-from api import service
+from api import queries, service
 from api.deps import CurrentUser, SessionDep, SettingsDep, TemporalDep
 from api.schemas import (
     ApprovalRequest,
@@ -53,7 +53,7 @@ async def list_builds(
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> BuildList:
     """The caller's builds, newest first, with their statuses as recorded in the database."""
-    builds = await service.list_builds(session, user.id, project, status, limit)
+    builds = await queries.list_builds(session, user.id, project, status, limit)
     return BuildList(builds=builds)
 
 
@@ -62,7 +62,7 @@ async def get_build(
     build_id: str, session: SessionDep, client: TemporalDep, user: CurrentUser
 ) -> BuildOut:
     """One build: its live phase, test attempt, cost and error while it runs; the record after."""
-    return await service.live_build(session, client, user.id, build_id)
+    return await queries.live_build(session, client, user.id, build_id)
 
 
 @router.post(
@@ -99,5 +99,5 @@ async def approve_build(
 @router.get("/{build_id}/pull-request", responses={404: _ERRORS[404]})
 async def get_pull_request(build_id: str, session: SessionDep, user: CurrentUser) -> PullRequestOut:
     """The pull request a build opened, with its full diff; 404 until it has one."""
-    pr = await service.load_pull_request(session, user.id, build_id)
+    pr = await queries.load_pull_request(session, user.id, build_id)
     return PullRequestOut.from_row(pr)

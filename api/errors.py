@@ -1,0 +1,29 @@
+"""Refusals of the API's services, each with the HTTP status it answers with."""
+
+from __future__ import annotations
+
+
+class ServiceError(Exception):
+    """A refusal with a message for people; `status_code` is the HTTP answer."""
+
+    status_code = 500
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail)
+        self.detail = detail
+
+
+class NotFound(ServiceError):
+    status_code = 404
+
+
+class Conflict(ServiceError):
+    status_code = 409
+
+
+class Unavailable(ServiceError):
+    status_code = 503
+
+
+class TimedOut(ServiceError):
+    status_code = 504
