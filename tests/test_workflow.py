@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import sys
@@ -187,6 +188,35 @@ async def test_cancel_ends_build_cancelled(
     assert (await handle.describe()).status.name == "CANCELED"
 
 
+def sandboxed_sleepers() -> list[int]:
+    """Pids of processes running the slow test inside a sandbox."""
+    pids = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            if b"bwrap" in cmdline.read_bytes():
+                pids.append(int(cmdline.parent.name))
+        except OSError:
+            continue
+    return pids
+
+
+async def test_cancel_stops_the_sandbox_run(
+    env: WorkflowEnvironment, settings: Settings, sessions, worker, offline_model: str
+) -> None:
+    inject_faults(offline_model, {"slow_tests": 600, "role": "coder"})
+    handle = await start_build(env.client, settings, sessions)
+    await _wait_for(handle, BuildStatus.TESTING)
+    while not sandboxed_sleepers():
+        await asyncio.sleep(0.1)
+    await handle.cancel()
+    with pytest.raises(WorkflowFailureError):
+        await handle.result()
+    # The workflow waited for the activity to confirm: its sandbox is already gone.
+    assert sandboxed_sleepers() == []
+    row = await build_row(sessions, handle.id.removeprefix("build-"))
+    assert row.status == "cancelled"
+
+
 async def test_auth_error_fails_fast_with_clear_reason(
     env: WorkflowEnvironment, settings: Settings, sessions, worker, offline_model: str
 ) -> None:
@@ -214,8 +244,6 @@ async def test_rate_limit_and_overload_are_retried(
 
 
 async def _wait_for(handle, status: BuildStatus, timeout: float = 30.0) -> BuildView:
-    import asyncio
-
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
     while True:

@@ -54,7 +54,7 @@ LLM_RETRY = RetryPolicy(
 )
 # Sandbox runs heartbeat, so a lost worker is noticed in seconds and cancellation reaches them.
 SANDBOX_TIMEOUT = timedelta(minutes=10)
-SANDBOX_HEARTBEAT = timedelta(seconds=10)
+SANDBOX_HEARTBEAT = timedelta(seconds=5)
 SANDBOX_RETRY = RetryPolicy(initial_interval=timedelta(seconds=2), maximum_attempts=3)
 PUBLISH_TIMEOUT = timedelta(minutes=2)
 PUBLISH_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_attempts=10)

@@ -29,6 +29,8 @@ class Fault(BaseModel):
     retry_after: float | None = Field(default=None, ge=0)
     delay: float | None = Field(default=None, ge=0, le=600)
     malformed: bool = False
+    # The coder adds a test that sleeps this long: a sandbox run to cancel or time out.
+    slow_tests: float | None = Field(default=None, ge=0, le=3600)
     role: FaultRole | None = None
 
 

@@ -108,6 +108,11 @@ def project_files(goal: str, fixed: bool) -> dict[str, str]:
     }
 
 
+def slow_test(seconds: float) -> str:
+    """A test that takes `seconds`: the fault the tests use to catch a sandbox run mid-way."""
+    return f"import time\n\n\ndef test_slow():\n    time.sleep({seconds})\n"
+
+
 def diagnosis(test_log: str) -> dict[str, str]:
     """The debugger's reading of a failing test log."""
     if "hello--" in test_log or "collapse" in test_log:

@@ -70,7 +70,7 @@ def create_app() -> FastAPI:
         if fault is not None and fault.delay:
             if await _client_left(request, fault.delay):
                 return error(500, "client disconnected")
-        answer = respond(body, role, state, malformed=bool(fault and fault.malformed))
+        answer = respond(body, role, state, fault)
         state.count_served(role)
         return JSONResponse(answer, headers={"request-id": answer["id"].replace("msg_", "req_")})
 
@@ -132,11 +132,11 @@ def _role(raw: Any) -> str:
 
 
 def respond(
-    body: MessagesRequest, role: str, state: ServerState, *, malformed: bool = False
+    body: MessagesRequest, role: str, state: ServerState, fault: Fault | None = None
 ) -> dict[str, Any]:
-    """The full Messages API response for one request."""
+    """The full Messages API response for one request, as changed by `fault` if any."""
     digest = hashlib.sha256(body.model_dump_json().encode()).hexdigest()
-    content = _content(body, role, digest, malformed)
+    content = _content(body, role, digest, fault or Fault())
     tool_use = any(block["type"] == "tool_use" for block in content)
     return {
         "id": f"msg_{digest[:24]}",
@@ -150,13 +150,11 @@ def respond(
     }
 
 
-def _content(
-    body: MessagesRequest, role: str, digest: str, malformed: bool
-) -> list[dict[str, Any]]:
+def _content(body: MessagesRequest, role: str, digest: str, fault: Fault) -> list[dict[str, Any]]:
     text = _request_text(body)
     goal = _goal(body)
     if role == "coder":
-        return _coder(body, goal, text, digest, malformed)
+        return _coder(body, goal, text, digest, fault)
     answers = {
         "architect": ("submit_plan", lambda: script.plan(goal)),
         "debugger": ("submit_diagnosis", lambda: script.diagnosis(text)),
@@ -165,12 +163,12 @@ def _content(
     if role not in answers:
         return [{"type": "text", "text": "I am the offline co-founder; give me a tool to use."}]
     tool, answer = answers[role]
-    tool_input = MALFORMED_INPUT[role] if malformed else answer()
+    tool_input = MALFORMED_INPUT[role] if fault.malformed else answer()
     return [_tool_use(digest, 0, tool, tool_input)]
 
 
 def _coder(
-    body: MessagesRequest, goal: str, text: str, digest: str, malformed: bool
+    body: MessagesRequest, goal: str, text: str, digest: str, fault: Fault
 ) -> list[dict[str, Any]]:
     """First turn: write every file. After tool results: done, or rewrite if any write failed."""
     last = body.messages[-1].get("content")
@@ -178,11 +176,13 @@ def _coder(
     if results and not any(r.get("is_error") for r in results):
         return [{"type": "text", "text": "done"}]
     files = script.project_files(goal, fixed=script.DIAGNOSIS_HEADING in text)
+    if fault.slow_tests:
+        files["tests/test_slow.py"] = script.slow_test(fault.slow_tests)
     blocks = [
         _tool_use(digest, i, "write_file", {"path": path, "content": content})
         for i, (path, content) in enumerate(files.items())
     ]
-    if malformed:
+    if fault.malformed:
         blocks[0]["input"] = {"path": "../" + blocks[0]["input"]["path"]}
     return [{"type": "text", "text": f"Writing {len(files)} files."}, *blocks]
 
