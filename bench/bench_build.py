@@ -15,14 +15,11 @@ import argparse
 import asyncio
 import logging
 import math
-import os
 import statistics
-import sys
 import tempfile
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -31,19 +28,17 @@ import httpx
 from temporalio.api.enums.v1 import EventType
 from temporalio.api.history.v1 import HistoryEvent
 from temporalio.client import Client, WorkflowHistory
-from temporalio.common import SearchAttributeKey, SearchAttributePair, TypedSearchAttributes
-from temporalio.contrib.pydantic import pydantic_data_converter
-from temporalio.testing import WorkflowEnvironment
+from temporalio.common import SearchAttributePair, TypedSearchAttributes
 
 from api import service
 from api.main import create_app
+from bench.local_stack import local_temporal
 from cofounder.db import make_engine, make_sessionmaker
 from cofounder.db.migrate import upgrade
 from cofounder.logging import configure_logging
 from cofounder.offline_model.server import create_app as create_model_app
 from cofounder.payloads import BuildInput, BuildStatus, BuildView
 from cofounder.settings import Settings
-from cofounder.temporal import SEARCH_ATTRIBUTES, temporal_binary
 from tests.conftest import ServerThread
 from tests.helpers import GOAL, insert_build
 from worker import running_worker
@@ -238,29 +233,6 @@ def report(timings: list[BuildTiming], api: list[float], raw: list[float]) -> No
         "The API side writes database rows (project upsert + build insert, SQLite) and goes\n"
         "through HTTP; the raw side is the bare start_workflow call and writes no rows."
     )
-
-
-@asynccontextmanager
-async def local_temporal() -> AsyncIterator[WorkflowEnvironment]:
-    """A dev server with the app's search attributes, its banner kept off our stdout."""
-    sys.stdout.flush()
-    saved = os.dup(1)
-    # The server inherits fd 1 when spawned; pointing it at stderr keeps stdout the report.
-    os.dup2(2, 1)
-    try:
-        env = await WorkflowEnvironment.start_local(
-            dev_server_existing_path=str(temporal_binary()),
-            search_attributes=[SearchAttributeKey.for_keyword(n) for n in SEARCH_ATTRIBUTES],
-            data_converter=pydantic_data_converter,
-            dev_server_log_level="error",
-        )
-    finally:
-        os.dup2(saved, 1)
-        os.close(saved)
-    try:
-        yield env
-    finally:
-        await env.shutdown()
 
 
 async def run(builds: int, requests: int) -> None:
