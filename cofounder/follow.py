@@ -10,6 +10,7 @@ from typing import Any
 import httpx
 
 TERMINAL = {"succeeded", "failed", "cancelled"}
+FINAL_EVENT_GRACE = 10.0  # seconds
 
 
 class ApiError(RuntimeError):
@@ -83,15 +84,22 @@ def follow(
     api: BuildsApi, build_id: str, say: Callable[[str], None], interval: float = 0.25
 ) -> dict[str, Any]:
     """Print every phase change, in order, until the build ends; return the final build."""
-    seen = 0
+    seen, ended_polls = 0, 0
     started = datetime.now(UTC)
     while True:
         build = api.get(build_id)
-        for event in build.get("progress", [])[seen:]:
+        progress = build.get("progress", [])
+        for event in progress[seen:]:
             at = datetime.fromisoformat(event["at"].replace("Z", "+00:00"))
             elapsed = max(0.0, (at - started).total_seconds())
             say(f"  [{elapsed:6.1f}s] {describe(build_id, event):<44} ${event['cost_usd']:.4f}")
-            seen += 1
-        if build["status"] in TERMINAL:
+        seen = len(progress)
+        # The live status can run a moment ahead of the recorded progress: wait (briefly) for
+        # the final event so the last phase is printed too.
+        if progress and progress[-1]["status"] in TERMINAL:
             return build
+        if build["status"] in TERMINAL:
+            ended_polls += 1
+            if ended_polls * interval > FINAL_EVENT_GRACE:
+                return build
         time.sleep(interval)

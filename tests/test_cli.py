@@ -53,6 +53,13 @@ async def test_build_wait_follows_every_phase_and_exits_0(
     ]  # fmt: skip
     assert "pull request #" in result.output and "cofounder/" in result.output
 
+    # The finished build's history, fetched from the server, replays against this code.
+    workflow_id = result.output.split("(workflow ", 1)[1].split(")", 1)[0]
+    replay_env = {"TEMPORAL_ADDRESS": env.client.service_client.config.target_host}
+    replayed = await asyncio.to_thread(runner.invoke, app, ["replay", workflow_id], env=replay_env)
+    assert replayed.exit_code == 0, replayed.output
+    assert f"replayed {workflow_id}: deterministic" in replayed.output
+
 
 async def test_build_with_bad_input_exits_2(settings: Settings, api_url: str) -> None:
     result = await asyncio.to_thread(
