@@ -23,7 +23,7 @@ from cofounder.settings import Settings
 from cofounder.stack import port_open, temporal_command
 from cofounder.temporal import connect
 from tests.conftest import free_port
-from tests.helpers import model_stats, side_effects, start_build
+from tests.helpers import inject_faults, model_stats, side_effects, start_build
 
 BUILD_DEADLINE = 180.0
 
@@ -102,6 +102,33 @@ async def wait_for(client: Client, workflow_id: str, status: BuildStatus) -> Non
         await asyncio.sleep(0.05)
 
 
+def sandboxes_of(pid: int) -> list[int]:
+    """Pids of bwrap processes descended from `pid`."""
+    parents: dict[int, int] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            parents[int(stat.parent.name)] = int(fields[1])
+        except (OSError, IndexError, ValueError):
+            continue
+
+    def descends(child: int) -> bool:
+        while child > 1:
+            child = parents.get(child, 0)
+            if child == pid:
+                return True
+        return False
+
+    found = []
+    for child in parents:
+        try:
+            if b"bwrap" in Path(f"/proc/{child}/cmdline").read_bytes() and descends(child):
+                found.append(child)
+        except OSError:
+            continue
+    return found
+
+
 def git_branches(settings: Settings) -> list[str]:
     out = subprocess.run(
         [
@@ -148,12 +175,15 @@ async def assert_exactly_once(settings: Settings, sessions, build_id: str, model
 async def test_killed_worker_mid_build_loses_nothing(
     crash_settings: Settings, processes: Processes, sessions, offline_model: str
 ) -> None:
+    inject_faults(offline_model, {"slow_tests": 2, "role": "coder"})  # a test run to land in
     processes.temporal()
     first = processes.worker()
     client = await connect(crash_settings)
     handle = await start_build(client, crash_settings, sessions)
 
     await wait_for(client, handle.id, BuildStatus.TESTING)
+    while not sandboxes_of(first.pid):  # the test run has really started
+        await asyncio.sleep(0.05)
     os.killpg(first.pid, signal.SIGKILL)  # mid-test-run: the sandbox dies with it
     first.wait()
     processes.worker()
