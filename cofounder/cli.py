@@ -58,7 +58,10 @@ def dev(
     signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
         if demo:
-            _run_demo(settings)
+            try:
+                _run_demo(settings)
+            except ApiError as err:
+                say(f"the demo build could not be followed: {err}; see {stack.logs_dir}")
         say("serving; press Ctrl-C to stop every process")
         while True:
             stack.raise_if_exited()
@@ -123,7 +126,11 @@ def build(
     say(f"build {started['id']} {started['status']} (workflow {started['workflow_id']})")
     if not wait:
         return
-    final = follow(api, started["id"], say)
+    try:
+        final = follow(api, started["id"], say)
+    except ApiError as err:
+        say(f"error while following build {started['id']}: {err}")
+        raise typer.Exit(EXIT_FAILED) from None
     _report(settings, final)
     raise typer.Exit(0 if final["status"] == "succeeded" else EXIT_FAILED)
 

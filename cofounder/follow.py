@@ -11,6 +11,7 @@ import httpx
 
 TERMINAL = {"succeeded", "failed", "cancelled"}
 FINAL_EVENT_GRACE = 10.0  # seconds
+UNAVAILABLE_PATIENCE = 30.0  # seconds a follower waits out an unreachable API or database
 
 
 class ApiError(RuntimeError):
@@ -67,6 +68,20 @@ class BuildsApi:
         return self._call("POST", f"/api/builds/{build_id}/approve", json=body)
 
 
+def _get_patiently(
+    api: BuildsApi, build_id: str, patience: float = UNAVAILABLE_PATIENCE
+) -> dict[str, Any]:
+    """The build; a restarting API or a briefly unavailable database is waited out."""
+    deadline = time.monotonic() + patience
+    while True:
+        try:
+            return api.get(build_id)
+        except ApiError as err:
+            if err.status_code not in (None, 502, 503, 504) or time.monotonic() > deadline:
+                raise
+        time.sleep(1.0)
+
+
 def describe(build_id: str, event: dict[str, Any]) -> str:
     """One progress line: the phase, the test attempt, and what to do when it waits on you."""
     status = event["status"]
@@ -87,7 +102,7 @@ def follow(
     seen, ended_polls = 0, 0
     started = datetime.now(UTC)
     while True:
-        build = api.get(build_id)
+        build = _get_patiently(api, build_id)
         progress = build.get("progress", [])
         for event in progress[seen:]:
             at = datetime.fromisoformat(event["at"].replace("Z", "+00:00"))
