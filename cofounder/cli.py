@@ -64,7 +64,7 @@ def dev(
                 say(f"the demo build could not be followed: {err}; see {stack.logs_dir}")
         say("serving; press Ctrl-C to stop every process")
         while True:
-            stack.raise_if_exited()
+            stack.restart_exited(say)
             time.sleep(1)
     except KeyboardInterrupt:
         say("\nstopping…")

@@ -107,7 +107,7 @@ def follow(
         for event in progress[seen:]:
             at = datetime.fromisoformat(event["at"].replace("Z", "+00:00"))
             elapsed = max(0.0, (at - started).total_seconds())
-            say(f"  [{elapsed:6.1f}s] {describe(build_id, event):<44} ${event['cost_usd']:.4f}")
+            say(f"  [{elapsed:6.1f}s] ${event['cost_usd']:.4f}  {describe(build_id, event)}")
         seen = len(progress)
         # The live status can run a moment ahead of the recorded progress: wait (briefly) for
         # the final event so the last phase is printed too.

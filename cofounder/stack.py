@@ -18,6 +18,10 @@ import httpx
 from cofounder.settings import Settings
 from cofounder.temporal import SEARCH_ATTRIBUTES, temporal_binary
 
+# A child that dies more than MAX_RESTARTS times within RESTART_WINDOW seconds stops the stack.
+MAX_RESTARTS = 3
+RESTART_WINDOW = 60.0
+
 
 class StackError(RuntimeError):
     """The stack cannot start; the message says why and what to do."""
@@ -67,26 +71,55 @@ def temporal_command(settings: Settings) -> list[str]:
 
 
 @dataclass
+class Child:
+    name: str
+    command: list[str]
+    process: subprocess.Popen[bytes]
+    restarts: list[float] = field(default_factory=list)
+
+
+@dataclass
 class Stack:
     """Child processes started in order and stopped in reverse, whatever happens."""
 
     settings: Settings
     env: dict[str, str] = field(default_factory=lambda: dict(os.environ))
-    processes: list[tuple[str, subprocess.Popen[bytes]]] = field(default_factory=list)
+    children: list[Child] = field(default_factory=list)
 
     @property
     def logs_dir(self) -> Path:
         return self.settings.data_dir.resolve() / "logs"
 
-    def start(self, name: str, command: list[str]) -> subprocess.Popen[bytes]:
+    @property
+    def processes(self) -> list[tuple[str, subprocess.Popen[bytes]]]:
+        return [(child.name, child.process) for child in self.children]
+
+    def _spawn(self, name: str, command: list[str]) -> subprocess.Popen[bytes]:
         self.logs_dir.mkdir(parents=True, exist_ok=True)
-        log = open(self.logs_dir / f"{name}.log", "ab")  # noqa: SIM115 - owned by the child
-        process = subprocess.Popen(
-            command, stdout=log, stderr=subprocess.STDOUT, env=self.env, start_new_session=True
-        )
-        log.close()
-        self.processes.append((name, process))
+        with open(self.logs_dir / f"{name}.log", "ab") as log:
+            return subprocess.Popen(
+                command, stdout=log, stderr=subprocess.STDOUT, env=self.env, start_new_session=True
+            )
+
+    def start(self, name: str, command: list[str]) -> subprocess.Popen[bytes]:
+        process = self._spawn(name, command)
+        self.children.append(Child(name, command, process))
         return process
+
+    def restart_exited(self, say: Callable[[str], None]) -> None:
+        """Start again any child that died; one that keeps dying stops the stack."""
+        for child in self.children:
+            if child.process.poll() is None:
+                continue
+            now = time.monotonic()
+            child.restarts = [t for t in child.restarts if now - t < RESTART_WINDOW] + [now]
+            if len(child.restarts) > MAX_RESTARTS:
+                raise StackError(
+                    f"{child.name} keeps exiting (code {child.process.returncode}); "
+                    f"see {self.logs_dir / (child.name + '.log')}"
+                )
+            say(f"{child.name} exited with code {child.process.returncode}; restarting it")
+            child.process = self._spawn(child.name, child.command)
 
     def start_cofounder(self, name: str, *args: str) -> subprocess.Popen[bytes]:
         return self.start(name, [sys.executable, "-m", "cofounder", *args])
@@ -120,7 +153,7 @@ class Stack:
             except subprocess.TimeoutExpired:
                 os.killpg(process.pid, signal.SIGKILL)
                 process.wait()
-        self.processes.clear()
+        self.children.clear()
 
 
 def port_open(host: str, port: int) -> bool:
