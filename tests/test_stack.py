@@ -1,0 +1,42 @@
+"""The process supervisor behind `cofounder dev`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from cofounder.settings import Settings
+from cofounder.stack import MAX_RESTARTS, Stack, StackError, temporal_command
+
+
+def test_a_dead_child_is_restarted_until_it_keeps_dying(tmp_path: Path) -> None:
+    stack = Stack(Settings(data_dir=tmp_path, _env_file=None))  # type: ignore[call-arg]
+    said: list[str] = []
+    first = stack.start("flaky", ["sh", "-c", "exit 3"])
+    first.wait()
+    stack.restart_exited(said.append)
+    assert said == ["flaky exited with code 3; restarting it"]
+    assert stack.processes[0][1] is not first  # a new process under the same name
+    with pytest.raises(StackError, match="flaky keeps exiting"):
+        for _ in range(MAX_RESTARTS + 1):
+            stack.processes[0][1].wait()
+            stack.restart_exited(said.append)
+    stack.stop()
+
+
+def test_stop_ends_every_child(tmp_path: Path) -> None:
+    stack = Stack(Settings(data_dir=tmp_path, _env_file=None))  # type: ignore[call-arg]
+    sleepers = [stack.start(f"sleeper{n}", ["sleep", "60"]) for n in range(2)]
+    stack.stop()
+    assert [p.returncode for p in sleepers] == [-15, -15]  # ended by SIGTERM
+    assert (tmp_path / "logs" / "sleeper0.log").exists()
+
+
+def test_temporal_keeps_history_under_the_data_dir(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path, temporal_address="127.0.0.1:7999", _env_file=None)  # type: ignore[call-arg]
+    command = temporal_command(settings)
+    assert command[1:3] == ["server", "start-dev"]
+    assert command[command.index("--db-filename") + 1] == str(tmp_path / "temporal.db")
+    assert command[command.index("--port") + 1] == "7999"
+    assert "BuildStatus=Keyword" in command and "Project=Keyword" in command
