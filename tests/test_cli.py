@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -46,7 +47,7 @@ async def test_build_wait_follows_every_phase_and_exits_0(
         )
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
-    phases = [line.split("]", 1)[1].split()[0] for line in lines if line.startswith("  [")]
+    phases = [line.split("]", 1)[1].split()[1] for line in lines if line.startswith("  [")]
     assert phases == [
         "planning", "coding", "testing", "debugging", "coding", "testing",
         "reviewing", "publishing", "succeeded",
@@ -95,3 +96,13 @@ def test_dev_refuses_a_busy_port_before_starting_anything(tmp_path: Path) -> Non
     assert result.exit_code == 1
     assert f"port {port}" in result.output and "COFOUNDER_API_PORT" in result.output
     assert not (tmp_path / "data" / "logs").exists()  # nothing was started
+
+
+def test_db_upgrade_applies_the_migrations(tmp_path: Path) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path}/fresh.db"
+    result = runner.invoke(app, ["db", "upgrade"], env={"DATABASE_URL": url})
+    assert result.exit_code == 0, result.output
+    tables = sqlite3.connect(tmp_path / "fresh.db").execute(
+        "select name from sqlite_master where type = 'table'"
+    )
+    assert {"projects", "builds", "pull_requests", "usage_ledger"} <= {row[0] for row in tables}
