@@ -9,6 +9,7 @@ import asyncio
 import signal
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import timedelta
 
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -27,6 +28,10 @@ from workflows.build import BuildWorkflow
 
 log = structlog.get_logger()
 
+# How long a build's next workflow task waits for the worker that cached it before any worker
+# takes it: short, so a dead worker's builds move on quickly (the default is 10 s).
+STICKY_TIMEOUT = timedelta(seconds=3)
+
 
 def create_worker(
     client: Client, settings: Settings, sessions: async_sessionmaker[AsyncSession]
@@ -40,6 +45,7 @@ def create_worker(
     return Worker(
         client,
         task_queue=settings.task_queue,
+        sticky_queue_schedule_to_start_timeout=STICKY_TIMEOUT,
         workflows=[BuildWorkflow],
         activities=[
             llm.plan,

@@ -11,6 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from temporalio import workflow
 from temporalio.client import WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
@@ -34,8 +35,15 @@ def test_recorded_history_is_a_whole_demo_build() -> None:
     assert "WORKFLOW_EXECUTION_COMPLETED" in text or "WorkflowExecutionCompleted" in text
 
 
-async def test_recorded_demo_build_replays() -> None:
-    await replay_history(recorded())
+@pytest.mark.parametrize("path", sorted(HISTORY.parent.glob("*.json")), ids=lambda p: p.stem)
+async def test_recorded_histories_replay(path: Path) -> None:
+    """Every committed history: a demo build, a failed one, an approved and a rejected plan."""
+    await replay_history(WorkflowHistory.from_json(path.stem, path.read_text()))
+
+
+def test_every_kind_of_build_has_a_history() -> None:
+    names = {path.stem for path in HISTORY.parent.glob("*.json")}
+    assert names == {"demo_build", "failed_build", "approved_build", "rejected_build"}
 
 
 @workflow.defn(name="BuildWorkflow")

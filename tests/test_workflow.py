@@ -31,7 +31,13 @@ from tests.helpers import (
 )
 from worker import running_worker
 
-HISTORY = Path(__file__).parent / "histories" / "demo_build.json"
+HISTORIES = Path(__file__).parent / "histories"
+
+
+async def record(handle, name: str) -> None:
+    """With COFOUNDER_RECORD_HISTORY=1, keep this build's history for the replay tests."""
+    if os.environ.get("COFOUNDER_RECORD_HISTORY") == "1":
+        (HISTORIES / f"{name}.json").write_text((await handle.fetch_history()).to_json())
 
 
 @pytest_asyncio.fixture
@@ -115,8 +121,7 @@ async def test_demo_build_debugs_once_then_publishes(
     assert len(history.to_json()) < 1_000_000
     assert largest_payload(history) < 128 * 1024
 
-    if os.environ.get("COFOUNDER_RECORD_HISTORY") == "1":
-        HISTORY.write_text(history.to_json())
+    await record(handle, "demo_build")
 
     described = await handle.describe()
     attributes = described.typed_search_attributes
@@ -130,6 +135,7 @@ async def test_build_fails_when_tests_never_pass(
     with pytest.raises(WorkflowFailureError) as failure:
         await handle.result()
     assert "tests still failing after 1 attempts" in str(failure.value.cause)
+    await record(handle, "failed_build")
     row = await build_row(sessions, handle.id.removeprefix("build-"))
     assert row.status == "failed" and row.attempts == 1
     assert row.error is not None and "tests still failing" in row.error
@@ -147,6 +153,7 @@ async def test_approval_gate_waits_then_continues(
     )
     assert view.plan_title
     assert (await handle.result()).status == BuildStatus.SUCCEEDED
+    await record(handle, "approved_build")
 
 
 async def test_rejected_plan_ends_cancelled_without_code(
@@ -159,6 +166,7 @@ async def test_rejected_plan_ends_cancelled_without_code(
     view = await handle.result()
     assert view.status == BuildStatus.CANCELLED
     assert view.last_error == "plan rejected: use a different name"
+    await record(handle, "rejected_build")
     assert "write_code" not in activity_types(await handle.fetch_history())
 
 
