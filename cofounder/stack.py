@@ -23,6 +23,10 @@ MAX_RESTARTS = 3
 RESTART_WINDOW = 60.0
 
 
+# Only the worker calls the model; no other child gets the key.
+NEEDS_MODEL_KEY = {"worker"}
+
+
 class StackError(RuntimeError):
     """The stack cannot start; the message says why and what to do."""
 
@@ -96,9 +100,12 @@ class Stack:
 
     def _spawn(self, name: str, command: list[str]) -> subprocess.Popen[bytes]:
         self.logs_dir.mkdir(parents=True, exist_ok=True)
+        env = self.env
+        if name not in NEEDS_MODEL_KEY:
+            env = {key: value for key, value in env.items() if key != "ANTHROPIC_API_KEY"}
         with open(self.logs_dir / f"{name}.log", "ab") as log:
             return subprocess.Popen(
-                command, stdout=log, stderr=subprocess.STDOUT, env=self.env, start_new_session=True
+                command, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True
             )
 
     def start(self, name: str, command: list[str]) -> subprocess.Popen[bytes]:

@@ -40,3 +40,16 @@ def test_temporal_keeps_history_under_the_data_dir(tmp_path: Path) -> None:
     assert command[command.index("--db-filename") + 1] == str(tmp_path / "temporal.db")
     assert command[command.index("--port") + 1] == "7999"
     assert "BuildStatus=Keyword" in command and "Project=Keyword" in command
+
+
+def test_only_the_worker_sees_the_model_key(tmp_path: Path) -> None:
+    stack = Stack(Settings(data_dir=tmp_path, _env_file=None))  # type: ignore[call-arg]
+    stack.env = {"PATH": "/usr/bin:/bin", "ANTHROPIC_API_KEY": "sk-test-secret"}
+    for name in ("worker", "api", "temporal"):
+        stack.start(name, ["sh", "-c", 'echo "key=${ANTHROPIC_API_KEY:-none}"']).wait()
+    logs = {
+        name: (tmp_path / "logs" / f"{name}.log").read_text()
+        for name in ("worker", "api", "temporal")
+    }
+    assert logs == {"worker": "key=sk-test-secret\n", "api": "key=none\n", "temporal": "key=none\n"}
+    stack.stop()
