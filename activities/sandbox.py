@@ -127,9 +127,10 @@ class SandboxActivities:
         outcome = await self._run(layout, probe)
         if outcome.exit_code != 0 or PROBE_TOKEN.encode() not in outcome.log:
             detail = outcome.log.decode(errors="replace").strip()[-500:]
-            raise to_application_error(
-                SandboxUnavailable(f"bubblewrap (bwrap) is not runnable here: {detail}")
-            )
+            problem = "bubblewrap (bwrap) is not runnable here"
+            if "No module named 'pytest'" in detail:
+                problem = f"pytest is not installed in the worker's Python ({sys.executable})"
+            raise to_application_error(SandboxUnavailable(f"{problem}: {detail}"))
         self._checked = True
 
 
