@@ -47,15 +47,18 @@ def dev(
     settings = Settings()
     if settings.offline:
         _offline_banner(settings)
-    try:
-        stack = start_stack(settings, say)
-    except StackError as err:
-        say(f"error: {err}")
-        raise typer.Exit(EXIT_FAILED) from None
     # Ctrl-C and SIGTERM both stop every process we started (SIGINT is restored explicitly,
     # since a shell may start us with it ignored).
     signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, signal.default_int_handler)
+    try:
+        stack = start_stack(settings, say)  # stops what it started if it fails or is interrupted
+    except StackError as err:
+        say(f"error: {err}")
+        raise typer.Exit(EXIT_FAILED) from None
+    except KeyboardInterrupt:
+        say("\nstopped before the stack was up")
+        raise typer.Exit(130) from None
     try:
         if demo:
             try:
