@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 from sqlalchemy import update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 
 from activities.errors import CofounderError, to_application_error
 from activities.ledger import build_usage
-from cofounder.db import Build, BuildEvent
+from cofounder.db import Build, BuildEvent, insert_for
 from cofounder.db.models import utcnow
 from cofounder.payloads import CostSummary, StatusUpdate
 
@@ -42,9 +40,10 @@ class BuildRecordActivities:
         }
         async with self.sessions() as session:
             await self._update(session, status.build_id, values)
-            insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
             # A retried write finds its event already there (unique build_id, seq).
-            await session.execute(insert(BuildEvent).values(event).on_conflict_do_nothing())
+            await session.execute(
+                insert_for(session)(BuildEvent).values(event).on_conflict_do_nothing()
+            )
             await session.commit()
 
     @activity.defn

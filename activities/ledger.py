@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 from sqlalchemy import func, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from cofounder.db import LedgerEntry
+from cofounder.db import LedgerEntry, insert_for
 from cofounder.payloads import Usage
 
 
@@ -33,9 +31,7 @@ async def record_call(
         cost_micro_usd=usage.cost_micro_usd,
     )
     async with sessions() as session:
-        dialect = session.get_bind().dialect.name
-        insert = pg_insert if dialect == "postgresql" else sqlite_insert
-        stmt = insert(LedgerEntry).values(**values)
+        stmt = insert_for(session)(LedgerEntry).values(**values)
         await session.execute(stmt.on_conflict_do_nothing(index_elements=["idempotency_key"]))
         await session.commit()
 

@@ -13,7 +13,6 @@ from typing import Any
 
 import structlog
 from sqlalchemy import select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio.client import (
     Client,
@@ -29,7 +28,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from api.errors import Conflict, ServiceError, TimedOut, Unavailable
 from api.queries import load_build
 from api.schemas import BuildCreate, BuildOut
-from cofounder.db import Build, Project
+from cofounder.db import Build, Project, insert_for
 from cofounder.db.models import utcnow
 from cofounder.payloads import ApprovalDecision, BuildInput, BuildStatus, BuildView
 from cofounder.settings import Settings
@@ -88,10 +87,8 @@ async def create_build(
 
 async def _ensure_project(session: AsyncSession, owner: str, slug: str) -> int:
     """The project's id, inserting it if new; ON CONFLICT keeps concurrent first uses safe."""
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     statement = (
-        insert(Project)
+        insert_for(session)(Project)
         .values(owner=owner, slug=slug, created_at=utcnow())
         .on_conflict_do_nothing(index_elements=["owner", "slug"])
     )

@@ -1,6 +1,6 @@
 """Database layer: SQLAlchemy 2 models, engine and Alembic migrations."""
 
-from cofounder.db.engine import make_engine, make_sessionmaker
+from cofounder.db.engine import insert_for, make_engine, make_sessionmaker
 from cofounder.db.models import Base, Build, BuildEvent, LedgerEntry, Project, PullRequest
 
 __all__ = [
@@ -10,6 +10,7 @@ __all__ = [
     "LedgerEntry",
     "Project",
     "PullRequest",
+    "insert_for",
     "make_engine",
     "make_sessionmaker",
 ]
