@@ -21,7 +21,7 @@ from temporalio.client import (
     WorkflowUpdateFailedError,
     WorkflowUpdateRPCTimeoutOrCancelledError,
 )
-from temporalio.common import SearchAttributeKey, SearchAttributePair, TypedSearchAttributes
+from temporalio.common import SearchAttributePair, TypedSearchAttributes
 from temporalio.exceptions import FailureError
 from temporalio.service import RPCError, RPCStatusCode
 
@@ -30,14 +30,19 @@ from api.queries import load_build
 from api.schemas import BuildCreate, BuildOut
 from cofounder.db import Build, Project, insert_for
 from cofounder.db.models import utcnow
-from cofounder.payloads import ApprovalDecision, BuildInput, BuildStatus, BuildView
+from cofounder.payloads import (
+    BUILD_STATUS,
+    PROJECT,
+    ApprovalDecision,
+    BuildInput,
+    BuildStatus,
+    BuildView,
+)
 from cofounder.settings import Settings
 
 log = structlog.get_logger()
 
 WORKFLOW_TYPE = "BuildWorkflow"
-BUILD_STATUS = SearchAttributeKey.for_keyword("BuildStatus")
-PROJECT = SearchAttributeKey.for_keyword("Project")
 START_TIMEOUT = timedelta(seconds=10)
 # Waiting for the workflow to accept and run the update; a worker answers in milliseconds.
 UPDATE_TIMEOUT = timedelta(seconds=10)

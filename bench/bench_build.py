@@ -37,7 +37,7 @@ from cofounder.db import make_engine, make_sessionmaker
 from cofounder.db.migrate import upgrade
 from cofounder.logging import configure_logging
 from cofounder.offline_model.server import create_app as create_model_app
-from cofounder.payloads import BuildInput, BuildStatus, BuildView
+from cofounder.payloads import BUILD_STATUS, PROJECT, BuildInput, BuildStatus, BuildView
 from cofounder.settings import Settings
 from tests.conftest import ServerThread
 from tests.helpers import GOAL, insert_build
@@ -135,8 +135,8 @@ async def raw_batch(client: Client, settings: Settings, count: int) -> Batch:
     latencies, ids = [], []
     attributes = TypedSearchAttributes(
         [
-            SearchAttributePair(service.BUILD_STATUS, BuildStatus.QUEUED.value),
-            SearchAttributePair(service.PROJECT, "demo"),
+            SearchAttributePair(BUILD_STATUS, BuildStatus.QUEUED.value),
+            SearchAttributePair(PROJECT, "demo"),
         ]
     )
     for _ in range(count):

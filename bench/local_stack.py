@@ -7,11 +7,10 @@ import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from temporalio.common import SearchAttributeKey
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
-from cofounder.temporal import SEARCH_ATTRIBUTES, temporal_binary
+from cofounder.temporal import SEARCH_ATTRIBUTE_KEYS, temporal_binary
 
 
 @asynccontextmanager
@@ -24,7 +23,7 @@ async def local_temporal() -> AsyncIterator[WorkflowEnvironment]:
     try:
         env = await WorkflowEnvironment.start_local(
             dev_server_existing_path=str(temporal_binary()),
-            search_attributes=[SearchAttributeKey.for_keyword(n) for n in SEARCH_ATTRIBUTES],
+            search_attributes=SEARCH_ATTRIBUTE_KEYS,
             data_converter=pydantic_data_converter,
             dev_server_log_level="error",
         )

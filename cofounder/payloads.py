@@ -11,8 +11,14 @@ from datetime import datetime
 from enum import StrEnum
 
 from pydantic import BaseModel, Field
+from temporalio.common import SearchAttributeKey
 
 SUMMARY_LIMIT = 2000
+
+# Custom search attributes of a build's workflow: the API sets both at start, the workflow
+# updates BuildStatus as it goes, the dev server registers them.
+BUILD_STATUS = SearchAttributeKey.for_keyword("BuildStatus")
+PROJECT = SearchAttributeKey.for_keyword("Project")
 
 
 class BuildStatus(StrEnum):

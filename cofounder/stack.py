@@ -16,7 +16,7 @@ from pathlib import Path
 import httpx
 
 from cofounder.settings import Settings
-from cofounder.temporal import SEARCH_ATTRIBUTES, temporal_binary
+from cofounder.temporal import SEARCH_ATTRIBUTE_KEYS, temporal_binary
 
 # A child that dies more than MAX_RESTARTS times within RESTART_WINDOW seconds stops the stack.
 MAX_RESTARTS = 3
@@ -69,8 +69,8 @@ def temporal_command(settings: Settings) -> list[str]:
         "--log-level",
         "warn",
     ]
-    for name, kind in SEARCH_ATTRIBUTES.items():
-        command += ["--search-attribute", f"{name}={kind}"]
+    for key in SEARCH_ATTRIBUTE_KEYS:
+        command += ["--search-attribute", f"{key.name}=Keyword"]
     return command
 
 

@@ -9,9 +9,10 @@ from pathlib import Path
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 
+from cofounder.payloads import BUILD_STATUS, PROJECT
 from cofounder.settings import Settings
 
-SEARCH_ATTRIBUTES = {"BuildStatus": "Keyword", "Project": "Keyword"}
+SEARCH_ATTRIBUTE_KEYS = (BUILD_STATUS, PROJECT)
 
 
 def temporal_binary() -> Path:

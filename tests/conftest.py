@@ -20,7 +20,6 @@ import pytest_asyncio
 import uvicorn
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from temporalio.common import SearchAttributeKey
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
@@ -28,7 +27,7 @@ from cofounder.artifacts import ArtifactStore
 from cofounder.db import make_engine, make_sessionmaker
 from cofounder.db.migrate import upgrade
 from cofounder.settings import Settings
-from cofounder.temporal import SEARCH_ATTRIBUTES, temporal_binary
+from cofounder.temporal import SEARCH_ATTRIBUTE_KEYS, temporal_binary
 
 
 def free_port() -> int:
@@ -143,10 +142,9 @@ async def sessions(settings: Settings) -> AsyncIterator[async_sessionmaker[Async
 @pytest_asyncio.fixture(scope="session")
 async def env() -> AsyncIterator[WorkflowEnvironment]:
     """One real Temporal dev server for the whole session; tests use their own task queues."""
-    attributes = [SearchAttributeKey.for_keyword(name) for name in SEARCH_ATTRIBUTES]
     environment = await WorkflowEnvironment.start_local(
         dev_server_existing_path=str(temporal_binary()),
-        search_attributes=attributes,
+        search_attributes=SEARCH_ATTRIBUTE_KEYS,
         data_converter=pydantic_data_converter,
         dev_server_log_level="error",
     )

@@ -11,7 +11,7 @@ from datetime import timedelta
 from typing import Any
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy, SearchAttributeKey
+from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError, is_cancelled_exception
 from temporalio.workflow import ActivityCancellationType
 
@@ -23,6 +23,7 @@ with workflow.unsafe.imports_passed_through():
     from activities.publish import PublishActivities
     from activities.sandbox import SandboxActivities
     from cofounder.payloads import (
+        BUILD_STATUS,
         ApprovalDecision,
         BuildInput,
         BuildStatus,
@@ -39,8 +40,6 @@ with workflow.unsafe.imports_passed_through():
         TestRequest,
     )
 
-BUILD_STATUS = SearchAttributeKey.for_keyword("BuildStatus")
-PROJECT = SearchAttributeKey.for_keyword("Project")
 
 # Model calls: slow but bounded; 429/5xx retried with backoff (429 honours retry-after through
 # the activity's next_retry_delay); bad requests and auth errors are non-retryable at the source.
