@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
 import uuid
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -14,7 +17,7 @@ from temporalio.client import Client, WorkflowHandle, WorkflowHistory
 
 from cofounder.db import Build, LedgerEntry, Project, PullRequest
 from cofounder.db.models import utcnow
-from cofounder.payloads import BuildInput, BuildView
+from cofounder.payloads import BuildInput, BuildStatus, BuildView
 from cofounder.settings import Settings
 
 GOAL = "A small library that turns titles into URL slugs"
@@ -114,3 +117,44 @@ def activity_types(history: WorkflowHistory) -> list[str]:
         for e in history.events
         if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED
     ]
+
+
+async def wait_for_status(
+    handle: WorkflowHandle[Any, BuildView], status: BuildStatus, timeout: float = 30.0
+) -> BuildView:
+    """Poll the `status` query until the build reaches `status`; fail if it ends first."""
+    deadline = time.monotonic() + timeout
+    while True:
+        view: BuildView = await handle.query("status", result_type=BuildView)
+        if view.status == status:
+            return view
+        assert not view.status.terminal, f"build ended {view.status} before {status}"
+        assert time.monotonic() < deadline, f"build never reached {status}; last {view.status}"
+        await asyncio.sleep(0.05)
+
+
+def sandboxes_of(pid: int) -> list[int]:
+    """Pids of bwrap processes descended from `pid`."""
+    parents: dict[int, int] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            parents[int(stat.parent.name)] = int(fields[1])
+        except (OSError, IndexError, ValueError):
+            continue
+
+    def descends(child: int) -> bool:
+        while child > 1:
+            child = parents.get(child, 0)
+            if child == pid:
+                return True
+        return False
+
+    found = []
+    for child in parents:
+        try:
+            if b"bwrap" in Path(f"/proc/{child}/cmdline").read_bytes() and descends(child):
+                found.append(child)
+        except OSError:
+            continue
+    return found

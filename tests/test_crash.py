@@ -16,14 +16,20 @@ from pathlib import Path
 
 import pytest
 from temporalio.api.enums.v1 import EventType
-from temporalio.client import Client
 
-from cofounder.payloads import BuildStatus, BuildView
+from cofounder.payloads import BuildStatus
 from cofounder.settings import Settings
 from cofounder.stack import port_open, temporal_command
 from cofounder.temporal import connect
 from tests.conftest import free_port
-from tests.helpers import inject_faults, model_stats, side_effects, start_build
+from tests.helpers import (
+    inject_faults,
+    model_stats,
+    sandboxes_of,
+    side_effects,
+    start_build,
+    wait_for_status,
+)
 
 BUILD_DEADLINE = 180.0
 
@@ -90,45 +96,6 @@ def processes(crash_settings: Settings, tmp_path: Path) -> Iterator[Processes]:
     running.kill_all()
 
 
-async def wait_for(client: Client, workflow_id: str, status: BuildStatus) -> None:
-    handle = client.get_workflow_handle(workflow_id)
-    deadline = time.monotonic() + 60
-    while True:
-        view = await handle.query("status", result_type=BuildView)
-        if view.status == status:
-            return
-        assert view.status not in (BuildStatus.SUCCEEDED, BuildStatus.FAILED), view
-        assert time.monotonic() < deadline, f"never reached {status}"
-        await asyncio.sleep(0.05)
-
-
-def sandboxes_of(pid: int) -> list[int]:
-    """Pids of bwrap processes descended from `pid`."""
-    parents: dict[int, int] = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-            parents[int(stat.parent.name)] = int(fields[1])
-        except (OSError, IndexError, ValueError):
-            continue
-
-    def descends(child: int) -> bool:
-        while child > 1:
-            child = parents.get(child, 0)
-            if child == pid:
-                return True
-        return False
-
-    found = []
-    for child in parents:
-        try:
-            if b"bwrap" in Path(f"/proc/{child}/cmdline").read_bytes() and descends(child):
-                found.append(child)
-        except OSError:
-            continue
-    return found
-
-
 def git_branches(settings: Settings) -> list[str]:
     out = subprocess.run(
         [
@@ -181,7 +148,7 @@ async def test_killed_worker_mid_build_loses_nothing(
     client = await connect(crash_settings)
     handle = await start_build(client, crash_settings, sessions)
 
-    await wait_for(client, handle.id, BuildStatus.TESTING)
+    await wait_for_status(handle, BuildStatus.TESTING, timeout=60)
     while not sandboxes_of(first.pid):  # the test run has really started
         await asyncio.sleep(0.05)
     os.killpg(first.pid, signal.SIGKILL)  # mid-test-run: the sandbox dies with it
@@ -209,7 +176,7 @@ async def test_restarted_temporal_server_mid_build_loses_nothing(
     client = await connect(crash_settings)
     handle = await start_build(client, crash_settings, sessions)
 
-    await wait_for(client, handle.id, BuildStatus.CODING)
+    await wait_for_status(handle, BuildStatus.CODING, timeout=60)
     os.killpg(server.pid, signal.SIGKILL)
     server.wait()
     processes.temporal()  # same SQLite file: the history survives

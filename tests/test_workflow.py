@@ -26,8 +26,10 @@ from tests.helpers import (
     inject_faults,
     largest_payload,
     model_stats,
+    sandboxes_of,
     side_effects,
     start_build,
+    wait_for_status,
 )
 from worker import running_worker
 
@@ -147,7 +149,7 @@ async def test_approval_gate_waits_then_continues(
     env: WorkflowEnvironment, settings: Settings, sessions, worker
 ) -> None:
     handle = await start_build(env.client, settings, sessions, require_approval=True)
-    await _wait_for(handle, BuildStatus.AWAITING_APPROVAL)
+    await wait_for_status(handle, BuildStatus.AWAITING_APPROVAL)
     view = await handle.execute_update(
         "approve", ApprovalDecision(approved=True), result_type=BuildView
     )
@@ -160,7 +162,7 @@ async def test_rejected_plan_ends_cancelled_without_code(
     env: WorkflowEnvironment, settings: Settings, sessions, worker
 ) -> None:
     handle = await start_build(env.client, settings, sessions, require_approval=True)
-    await _wait_for(handle, BuildStatus.AWAITING_APPROVAL)
+    await wait_for_status(handle, BuildStatus.AWAITING_APPROVAL)
     decision = ApprovalDecision(approved=False, comment="use a different name")
     await handle.execute_update("approve", decision, result_type=BuildView)
     view = await handle.result()
@@ -187,7 +189,7 @@ async def test_cancel_ends_build_cancelled(
 ) -> None:
     inject_faults(offline_model, {"delay": 30.0, "role": "architect"})
     handle = await start_build(env.client, settings, sessions)
-    await _wait_for(handle, BuildStatus.PLANNING)
+    await wait_for_status(handle, BuildStatus.PLANNING)
     await handle.cancel()
     with pytest.raises(WorkflowFailureError):
         await handle.result()
@@ -196,31 +198,19 @@ async def test_cancel_ends_build_cancelled(
     assert (await handle.describe()).status.name == "CANCELED"
 
 
-def sandboxed_sleepers() -> list[int]:
-    """Pids of processes running the slow test inside a sandbox."""
-    pids = []
-    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
-        try:
-            if b"bwrap" in cmdline.read_bytes():
-                pids.append(int(cmdline.parent.name))
-        except OSError:
-            continue
-    return pids
-
-
 async def test_cancel_stops_the_sandbox_run(
     env: WorkflowEnvironment, settings: Settings, sessions, worker, offline_model: str
 ) -> None:
     inject_faults(offline_model, {"slow_tests": 600, "role": "coder"})
     handle = await start_build(env.client, settings, sessions)
-    await _wait_for(handle, BuildStatus.TESTING)
-    while not sandboxed_sleepers():
+    await wait_for_status(handle, BuildStatus.TESTING)
+    while not sandboxes_of(os.getpid()):
         await asyncio.sleep(0.1)
     await handle.cancel()
     with pytest.raises(WorkflowFailureError):
         await handle.result()
     # The workflow waited for the activity to confirm: its sandbox is already gone.
-    assert sandboxed_sleepers() == []
+    assert sandboxes_of(os.getpid()) == []
     row = await build_row(sessions, handle.id.removeprefix("build-"))
     assert row.status == "cancelled"
 
@@ -249,14 +239,3 @@ async def test_rate_limit_and_overload_are_retried(
     stats = model_stats(offline_model)
     assert stats["requests"] == stats["served"] + 3
     assert (await side_effects(sessions, view.build_id))["ledger_rows"] == stats["served"]
-
-
-async def _wait_for(handle, status: BuildStatus, timeout: float = 30.0) -> BuildView:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while True:
-        view: BuildView = await handle.query("status", result_type=BuildView)
-        if view.status == status:
-            return view
-        assert loop.time() < deadline, f"build never reached {status}; last {view.status}"
-        await asyncio.sleep(0.1)
