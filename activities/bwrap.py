@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from activities.errors import BadRequest, to_application_error
+from cofounder.artifacts import UnsafePath, write_tree
 from cofounder.settings import Settings
 
 WORKSPACE = "/workspace"
@@ -122,13 +123,10 @@ def materialise(root: Path, files: dict[str, bytes]) -> SandboxLayout:
     etc.mkdir()
     (etc / "passwd").write_text(PASSWD)
     (etc / "group").write_text(GROUP)
-    for name, data in files.items():
-        path = PurePosixPath(name)
-        if path.is_absolute() or ".." in path.parts or not path.parts:
-            raise to_application_error(BadRequest(f"unsafe path in workspace: {name!r}"))
-        target = workspace.joinpath(*path.parts)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_bytes(data)
+    try:
+        write_tree(workspace, files)
+    except UnsafePath as err:
+        raise to_application_error(BadRequest(str(err))) from None
     privileged = os.geteuid() == 0
     if privileged:
         # Inside, the tests run as the real host uid 65534; the workspace must be theirs.

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from activities.errors import BadRequest, CofounderError
+from cofounder.artifacts import UnsafePath, write_tree
 
 MAIN = "main"
 AUTHOR = ("cofounder", "cofounder@users.noreply.localhost")
@@ -163,11 +164,11 @@ async def _remote_head(clone: Path, branch: str, home: Path) -> str | None:
 
 
 def _write_files(root: Path, files: dict[str, bytes]) -> None:
-    for name, data in sorted(files.items()):
-        path = PurePosixPath(name)
-        unsafe = path.is_absolute() or not path.parts or ".." in path.parts
-        if unsafe or ".git" in path.parts:
+    # A clone's own .git must stay git's: files may not write into it.
+    for name in files:
+        if ".git" in PurePosixPath(name).parts:
             raise BadRequest(f"unsafe path in workspace: {name!r}")
-        target = root.joinpath(*path.parts)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_bytes(data)
+    try:
+        write_tree(root, files)
+    except UnsafePath as err:
+        raise BadRequest(str(err)) from None

@@ -10,7 +10,7 @@ import hashlib
 import json
 import os
 import tempfile
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 PREFIX = "sha256:"
@@ -18,6 +18,21 @@ PREFIX = "sha256:"
 
 class ArtifactNotFound(KeyError):
     pass
+
+
+class UnsafePath(ValueError):
+    """A tree path that would land outside the folder it is written to."""
+
+
+def write_tree(root: Path, files: dict[str, bytes]) -> None:
+    """Write a tree's files under `root`, refusing absolute, empty and `..` paths."""
+    for name, data in sorted(files.items()):
+        path = PurePosixPath(name)
+        if path.is_absolute() or not path.parts or ".." in path.parts:
+            raise UnsafePath(f"unsafe path in workspace: {name!r}")
+        target = root.joinpath(*path.parts)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(data)
 
 
 class ArtifactStore:

@@ -222,3 +222,17 @@ async def test_bad_input_and_missing_git_are_permanent(
         await publish(settings, store, sessions, make_request(store, build_id))
     assert caught.value.type == "GitUnavailable" and caught.value.non_retryable
     assert await pull_requests(sessions, build_id) == 0
+
+
+async def test_files_cannot_write_into_git_or_escape(
+    settings: Settings, store: ArtifactStore, sessions: Sessions
+) -> None:
+    for bad in (".git/config", "../outside.txt"):
+        build_id = await insert_build(sessions)
+        request = make_request(store, build_id).model_copy(
+            update={"workspace_ref": store.put_tree({bad: b"x"})}
+        )
+        with pytest.raises(ApplicationError) as refused:
+            await publish(settings, store, sessions, request)
+        assert refused.value.non_retryable and "unsafe path" in str(refused.value)
+        assert not (settings.git_dir / "outside.txt").exists()

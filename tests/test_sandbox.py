@@ -340,3 +340,10 @@ async def test_rootless_command_line_runs(tmp_path: Path) -> None:
     outcome = await run_limited(argv, timeout=30, output_limit=10_000)
     assert outcome.exit_code == 0, outcome.log
     assert (tmp_path / "ws" / "x").read_text() == "65534"
+
+
+async def test_workspace_paths_cannot_escape(settings: Settings, store: ArtifactStore) -> None:
+    with pytest.raises(ApplicationError) as refused:
+        await run(settings, store, {"../escaped.py": "x = 1\n"})
+    assert refused.value.type == "BadRequest" and refused.value.non_retryable
+    assert "unsafe path" in str(refused.value)
