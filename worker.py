@@ -17,6 +17,7 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 
 from activities.builds import BuildRecordActivities
+from activities.heartbeat import HeartbeatInterceptor
 from activities.llm import LlmActivities, make_anthropic_client
 from activities.publish import PublishActivities
 from activities.sandbox import SandboxActivities
@@ -31,6 +32,9 @@ log = structlog.get_logger()
 # How long a build's next workflow task waits for the worker that cached it before any worker
 # takes it: short, so a dead worker's builds move on quickly (the default is 10 s).
 STICKY_TIMEOUT = timedelta(seconds=3)
+# Heartbeats leave the worker at least this often (the SDK's default throttle is 80% of the
+# heartbeat timeout), so a live step is never mistaken for a dead one under load.
+HEARTBEAT_THROTTLE = timedelta(seconds=1)
 
 
 def create_worker(
@@ -46,6 +50,9 @@ def create_worker(
         client,
         task_queue=settings.task_queue,
         sticky_queue_schedule_to_start_timeout=STICKY_TIMEOUT,
+        max_heartbeat_throttle_interval=HEARTBEAT_THROTTLE,
+        default_heartbeat_throttle_interval=HEARTBEAT_THROTTLE,
+        interceptors=[HeartbeatInterceptor()],
         workflows=[BuildWorkflow],
         activities=[
             llm.plan,

@@ -45,6 +45,16 @@ class InvalidModelOutput(CofounderError):
     """The model answered, but not in the shape we asked for; another attempt may do better."""
 
 
+class MalformedResponse(InvalidModelOutput):
+    """The model API answered 200 with a body that is not a Messages API response."""
+
+
+class UnusableModelOutput(CofounderError):
+    """The model's answers to one request were unusable too many times in a row: give up."""
+
+    retryable = False
+
+
 class SandboxUnavailable(CofounderError):
     """The sandbox runtime is missing or broken on this worker."""
 

@@ -5,7 +5,10 @@ and the exact request body, so it is stable across the activity's retries. The r
 to the journal (one file per key, atomically) right after the call and before the ledger row:
 a retry after a crash reuses it instead of calling the model again, and the ledger ignores the
 repeated key. A response that failed validation is marked rejected, so the retry asks again under
-a new key (a new call, billed as such) instead of replaying the bad answer forever.
+a new key (a new call, billed as such) instead of replaying the bad answer forever; after
+MAX_UNUSABLE_ANSWERS unusable answers to one request the call gives up for good. A malformed
+response (not a Messages API body) is recorded the same way, without a ledger row: it carries
+no usage to bill.
 """
 
 from __future__ import annotations
@@ -22,13 +25,24 @@ import structlog
 from anthropic.types import Message
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
+from temporalio.exceptions import ApplicationError
 
+from activities.errors import (
+    InvalidModelOutput,
+    MalformedResponse,
+    UnusableModelOutput,
+    to_application_error,
+)
 from activities.ledger import record_call
 from cofounder.artifacts import ArtifactStore
 from cofounder.payloads import Usage
 from cofounder.settings import ModelPrice
 
 log = structlog.get_logger()
+
+# Answers the model may get wrong for one request (invalid tool input, a malformed body) before
+# the build fails: a few re-asks fix a slip, more only spend money on a model that cannot.
+MAX_UNUSABLE_ANSWERS = 3
 
 
 def call_key(turn: int, body: dict[str, Any]) -> str:
@@ -89,10 +103,9 @@ class CallJournal:
         os.replace(tmp, path)
 
     def reject(self, key: str) -> None:
-        """Mark a recorded response as unusable, so the next attempt asks the model again."""
+        """Mark the answer at `key` unusable, so the next attempt asks the model again."""
         entry = self.get(key)
-        if entry is not None:
-            self.put(key, entry["response"], rejected=True)
+        self.put(key, entry["response"] if entry is not None else {}, rejected=True)
 
     def usable_key(self, key: str) -> str:
         """The first key in `key`'s chain whose entry is missing or usable (not rejected)."""
@@ -101,6 +114,12 @@ class CallJournal:
             generation += 1
             candidate = f"{key}-{generation}"
         return candidate
+
+
+def answers_so_far(key: str) -> int:
+    """How many answers the request behind `key` has had, counting the one at `key`."""
+    _, _, generation = key.partition("-")
+    return int(generation or 0) + 1
 
 
 class JournaledCalls:
@@ -129,7 +148,11 @@ class JournaledCalls:
         logger = log.bind(build_id=build_id, role=role, model=model, turn=turn, call=key[:16])
         entry = self.journal.get(key)
         if entry is None:
-            message = await create()
+            try:
+                message = await create()
+            except MalformedResponse as err:
+                logger.warning("malformed model response", reason=str(err))
+                raise self.reject(key, err) from None
             response = message.model_dump(mode="json")
             self.journal.put(key, response)
             transcript = self.store.put_json({"request": body, "response": response})
@@ -155,3 +178,13 @@ class JournaledCalls:
             cost_micro_usd=usage.cost_micro_usd,
         )
         return message, key, usage
+
+    def reject(self, key: str, problem: InvalidModelOutput) -> ApplicationError:
+        """Mark the answer at `key` unusable; the error to raise: a retry asks again, until the
+        request has had MAX_UNUSABLE_ANSWERS answers, then the build fails with `problem`."""
+        self.journal.reject(key)
+        answers = answers_so_far(key)
+        if answers < MAX_UNUSABLE_ANSWERS:
+            return to_application_error(problem)
+        final = UnusableModelOutput(f"{problem} ({answers} unusable answers in a row)")
+        return to_application_error(final)

@@ -12,6 +12,7 @@ import time
 from typing import Any, NoReturn, TypeVar
 
 import anthropic
+import httpx
 import structlog
 from anthropic.types import Message, ToolUseBlock
 from pydantic import BaseModel, ValidationError
@@ -22,12 +23,12 @@ from activities.errors import (
     BadRequest,
     CofounderError,
     InvalidModelOutput,
+    MalformedResponse,
     NotAuthorized,
     RateLimited,
     Unavailable,
     to_application_error,
 )
-from activities.heartbeat import heartbeating
 from activities.journal import JournaledCalls
 from activities.llm_tools import (
     DIAGNOSIS_HEADING,
@@ -210,8 +211,7 @@ class LlmActivities:
 
     def _coder_failed(self, first_key: str, problem: str) -> NoReturn:
         # Start the conversation afresh on retry rather than replaying the same dead end.
-        self.calls.journal.reject(first_key)
-        raise to_application_error(InvalidModelOutput(f"the coder {problem}"))
+        raise self.calls.reject(first_key, InvalidModelOutput(f"the coder {problem}"))
 
     def _log(self, log_ref: str) -> str:
         # Test output is whatever the code printed; never let a stray byte fail the activity.
@@ -235,11 +235,11 @@ class LlmActivities:
                 raise InvalidModelOutput(f"the {role} answered without calling {tool}")
             return output.model_validate(calls[0].input), usage
         except (ValidationError, InvalidModelOutput) as err:
-            self.calls.journal.reject(key)  # the retry asks again instead of replaying this answer
             reason = describe_errors(err) if isinstance(err, ValidationError) else str(err)
             log.warning("invalid model output", build_id=build_id, role=role, reason=reason)
             problem = InvalidModelOutput(f"the {role}'s {tool} input was invalid: {reason}")
-            raise to_application_error(problem) from None
+            # The retry asks again instead of replaying this answer.
+            raise self.calls.reject(key, problem) from None
 
     async def _call(
         self,
@@ -272,7 +272,35 @@ class LlmActivities:
 
     async def _create(self, body: dict[str, Any]) -> Message:
         try:
-            async with heartbeating():
-                return await self.client.messages.create(**body)
+            # The raw response: the SDK builds a Message from any JSON without validating it.
+            raw = await self.client.messages.with_raw_response.create(**body)
         except anthropic.APIError as err:
             raise to_application_error(classify_error(err), type_name=type(err).__name__) from err
+        return parse_message(raw.http_response)
+
+
+def parse_message(response: httpx.Response) -> Message:
+    """The Messages API response in `response`, or MalformedResponse saying what is wrong."""
+    malformed = "the model API returned a malformed response"
+    try:
+        data = response.json()
+    except ValueError:
+        kind = response.headers.get("content-type") or "no content type"
+        detail = f"the body is not JSON ({kind}, {len(response.content)} bytes)"
+        raise MalformedResponse(f"{malformed}: {detail}") from None
+    try:
+        return Message.model_validate(data)
+    except ValidationError as err:
+        raise MalformedResponse(f"{malformed}: {_shape_errors(err)}") from None
+
+
+def _shape_errors(err: ValidationError) -> str:
+    """Where a response body went wrong, once per place (a content block fails every union
+    member, which would otherwise list a dozen block types)."""
+    places: dict[str, str] = {}
+    for item in err.errors():
+        loc = [str(part) for part in item["loc"]]
+        where = ".".join(loc[:2]) or "body"
+        message = "not a known content block" if loc[:1] == ["content"] and len(loc) > 2 else None
+        places.setdefault(where, message or item["msg"])
+    return "; ".join(f"{where}: {msg}" for where, msg in list(places.items())[:4])

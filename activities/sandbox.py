@@ -23,7 +23,6 @@ from temporalio import activity
 
 from activities.bwrap import SandboxLayout, bwrap_args, limit_args, materialise
 from activities.errors import SandboxUnavailable, to_application_error
-from activities.heartbeat import heartbeating
 from cofounder.artifacts import ArtifactStore
 from cofounder.payloads import TestReport, TestRequest
 from cofounder.settings import Settings
@@ -32,7 +31,6 @@ log = structlog.get_logger()
 
 # Counted per host uid, so concurrent runs share it: generous for pytest, fatal to a fork bomb.
 MAX_PROCESSES = 256
-HEARTBEAT_SECONDS = 1.0
 SUMMARY_CHARS = 1500
 TAIL_BYTES = 16_384
 # Past this multiple of the output cap a run is flooding, not testing: it is stopped.
@@ -135,7 +133,7 @@ class SandboxActivities:
 
 
 async def run_limited(argv: Sequence[str], *, timeout: float, output_limit: int) -> RunOutcome:
-    """Run `argv` in its own process group, heartbeating; on timeout, flood or cancellation
+    """Run `argv` in its own process group; on timeout, flood or cancellation
     the whole group is killed (bwrap's pid namespace then takes everything inside with it)."""
     proc = await asyncio.create_subprocess_exec(
         *argv,
@@ -148,11 +146,9 @@ async def run_limited(argv: Sequence[str], *, timeout: float, output_limit: int)
     output = _Output(output_limit)
     timed_out = False
     try:
-        async with heartbeating(HEARTBEAT_SECONDS):
-            try:
-                await asyncio.wait_for(_collect(proc, output), timeout)
-            except TimeoutError:
-                timed_out = True
+        await asyncio.wait_for(_collect(proc, output), timeout)
+    except TimeoutError:
+        timed_out = True
     finally:
         if proc.returncode is None:
             _kill_group(proc.pid)

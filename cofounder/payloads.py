@@ -53,12 +53,26 @@ class Usage(BaseModel):
         return Usage(**{k: getattr(self, k) + getattr(other, k) for k in Usage.model_fields})
 
 
+class Deadlines(BaseModel):
+    """How long (seconds) one step may keep retrying before the build fails; None: the default.
+
+    Only a lost worker, a timeout or an unavailable dependency is retried until then; the
+    defaults are named constants beside the workflow, tests pass short ones.
+    """
+
+    model: float | None = None
+    sandbox: float | None = None
+    publish: float | None = None
+    record: float | None = None
+
+
 class BuildInput(BaseModel):
     build_id: str
     project: str
     goal: str
     require_approval: bool = False
     max_attempts: int = 3
+    deadlines: Deadlines = Field(default_factory=Deadlines)
 
 
 class PlanRequest(BaseModel):
@@ -158,7 +172,13 @@ class PullRequestRef(BaseModel):
 
 
 class StatusUpdate(BaseModel):
-    """A phase change: updates the build row and appends event `seq` to its progress."""
+    """A phase change: updates the build row and appends event `seq` of run `run_id`.
+
+    Events are keyed by (build, run, seq): a retried write is a no-op, while a reset or
+    continued-as-new run, whose seq numbers overlap an earlier run's, keeps its own. The first
+    event of a run names `parent_run_id`, the run whose events came before it (reset base or
+    continued run), so readers can tell each run's story apart.
+    """
 
     build_id: str
     status: BuildStatus
@@ -167,6 +187,15 @@ class StatusUpdate(BaseModel):
     seq: int = 0
     at: datetime | None = None
     cost_micro_usd: int = 0
+    run_id: str = ""
+    parent_run_id: str | None = None
+
+
+class RecordedEvent(BaseModel):
+    """Which run recorded an event: a reset run replaying its base's history learns its parent."""
+
+    run_id: str
+    seq: int
 
 
 class CostSummary(BaseModel):
@@ -191,3 +220,4 @@ class BuildView(BaseModel):
     plan_title: str | None = None
     pull_request: PullRequestRef | None = None
     phases: int = 0
+    run_id: str = ""

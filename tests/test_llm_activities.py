@@ -290,6 +290,52 @@ async def test_invalid_plan_is_retryable_and_the_retry_asks_again(
     assert len(await ledger(sessions, build_id)) == 2  # both answers were paid for
 
 
+@pytest.mark.parametrize(
+    ("kind", "detail"),
+    [
+        ("not-json", "the body is not JSON (text/html"),
+        ("bad-content", "content: Input should be a valid list"),
+    ],
+)
+async def test_malformed_response_is_retried_a_few_times_then_fails_in_words(
+    llm: LlmActivities, sessions: Sessions, build_id: str, offline_model: str, kind: str, detail: str
+) -> None:
+    inject_faults(offline_model, *[{"garbled": kind}] * 3)
+    errors = []
+    for _ in range(3):  # the activity's retries, as Temporal would make them
+        with pytest.raises(ApplicationError) as raised:
+            await plan(llm, build_id)
+        errors.append(raised.value)
+    assert [(e.type, e.non_retryable) for e in errors] == [
+        ("MalformedResponse", False),
+        ("MalformedResponse", False),
+        ("UnusableModelOutput", True),
+    ]
+    final = errors[-1].message
+    assert final.startswith("the model API returned a malformed response: ") and detail in final
+    assert final.endswith("(3 unusable answers in a row)")
+    assert "Error" not in final and "attribute" not in final  # words, not a Python exception
+    assert await ledger(sessions, build_id) == []  # nothing usable was answered, nothing billed
+
+
+async def test_one_malformed_response_then_a_good_one_is_billed_once(
+    llm: LlmActivities, sessions: Sessions, build_id: str, offline_model: str
+) -> None:
+    inject_faults(offline_model, {"garbled": "not-json"})
+    with pytest.raises(ApplicationError):
+        await plan(llm, build_id)
+    result = await plan(llm, build_id)
+    assert GOAL in result.title
+    assert model_stats(offline_model) | {"by_role": None} == {
+        "requests": 2,
+        "served": 1,
+        "garbled": 1,
+        "by_role": None,
+        "pending_faults": 0,
+    }
+    assert len(await ledger(sessions, build_id)) == 1
+
+
 async def test_coder_out_of_turns_fails_then_retry_starts_afresh(
     llm: LlmActivities,
     sessions: Sessions,

@@ -142,6 +142,7 @@ async def test_role_scoped_faults_wait_for_their_role_in_order(offline_model: st
     assert model_stats(offline_model) == {
         "requests": 0,
         "served": 0,
+        "garbled": 0,
         "by_role": {},
         "pending_faults": 0,
     }
@@ -154,6 +155,24 @@ async def test_malformed_fault_breaks_the_tool_input(offline_model: str) -> None
     inject_faults(offline_model, {"malformed": True, "role": "coder"})
     first = inputs(await ask(offline_model, "coder"))[0]
     assert first["path"].startswith("../") and "content" not in first
+
+
+async def test_garbled_fault_answers_200_with_a_body_the_sdk_cannot_trust(
+    offline_model: str,
+) -> None:
+    inject_faults(offline_model, {"garbled": "not-json"}, {"garbled": "bad-content"})
+    # The SDK hands back whatever came, unchecked: the page's text, and a "Message" of strings.
+    page = await ask(offline_model, "architect")
+    assert isinstance(page, str) and "Bad Gateway" in page  # type: ignore[unreachable]
+    unchecked = await ask(offline_model, "architect")
+    assert unchecked.content == "no blocks here"
+    assert model_stats(offline_model) | {"by_role": None} == {
+        "requests": 2,
+        "served": 0,
+        "garbled": 2,
+        "by_role": None,
+        "pending_faults": 0,
+    }
 
 
 async def test_delay_then_answer_and_a_hung_up_client_is_not_served(offline_model: str) -> None:
@@ -171,6 +190,7 @@ async def test_delay_then_answer_and_a_hung_up_client_is_not_served(offline_mode
     assert model_stats(offline_model) | {"by_role": None} == {
         "requests": 2,
         "served": 1,
+        "garbled": 0,
         "by_role": None,
         "pending_faults": 0,
     }

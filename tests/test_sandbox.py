@@ -309,8 +309,6 @@ async def test_cancel_kills_the_sandbox(settings: Settings, store: ArtifactStore
     """
     ref = store.put_tree({"test_c.py": textwrap.dedent(test).encode()})
     env = ActivityEnvironment()
-    heartbeats: list[object] = []
-    env.on_heartbeat = lambda *details: heartbeats.append(details)
     activities = SandboxActivities(settings, store)
     task = asyncio.create_task(
         env.run(activities.run_tests, payloads.TestRequest(build_id="b1", workspace_ref=ref))
@@ -320,7 +318,6 @@ async def test_cancel_kills_the_sandbox(settings: Settings, store: ArtifactStore
         assert time.monotonic() < deadline, "the sandboxed process never started"
         await asyncio.sleep(0.05)
 
-    assert heartbeats  # the run reports liveness, so Temporal can deliver the cancellation
     env.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task

@@ -19,7 +19,7 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from cofounder.db import Build, BuildEvent
-from cofounder.payloads import ApprovalDecision, BuildStatus, BuildView
+from cofounder.payloads import ApprovalDecision, BuildStatus, BuildView, Deadlines
 from cofounder.settings import Settings
 from tests.helpers import (
     activity_types,
@@ -239,3 +239,35 @@ async def test_rate_limit_and_overload_are_retried(
     stats = model_stats(offline_model)
     assert stats["requests"] == stats["served"] + 3
     assert (await side_effects(sessions, view.build_id))["ledger_rows"] == stats["served"]
+
+
+async def test_malformed_model_responses_fail_the_build_in_plain_words(
+    env: WorkflowEnvironment, settings: Settings, sessions, worker, offline_model: str
+) -> None:
+    inject_faults(offline_model, *[{"garbled": "bad-content", "role": "architect"}] * 3)
+    handle = await start_build(env.client, settings, sessions)
+    with pytest.raises(WorkflowFailureError):
+        await handle.result()
+    row = await build_row(sessions, handle.id.removeprefix("build-"))
+    assert row.status == "failed" and row.error is not None
+    assert row.error.startswith("the model API returned a malformed response: content:")
+    assert row.error.endswith("(3 unusable answers in a row)")
+    stats = model_stats(offline_model)
+    assert (stats["garbled"], stats["served"], stats["pending_faults"]) == (3, 0, 0)
+
+
+async def test_a_step_that_keeps_failing_fails_the_build_at_its_deadline(
+    env: WorkflowEnvironment, settings: Settings, sessions, worker, offline_model: str
+) -> None:
+    inject_faults(offline_model, *[{"status": 529, "role": "architect"}] * 50)
+    deadlines = Deadlines(model=3)
+    handle = await start_build(env.client, settings, sessions, deadlines=deadlines)
+    with pytest.raises(WorkflowFailureError):
+        await handle.result()
+    row = await build_row(sessions, handle.id.removeprefix("build-"))
+    assert row.status == "failed"
+    assert row.error == (
+        "planning did not succeed before its deadline; last error: "
+        "the model API is unavailable (529): injected fault (529)"
+    )
+    assert model_stats(offline_model)["requests"] >= 2  # retried until the deadline, no cap

@@ -12,7 +12,15 @@ from typing import Any
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError, ApplicationError, is_cancelled_exception
+from temporalio.exceptions import (
+    ActivityError,
+    ApplicationError,
+    FailureError,
+    RetryState,
+    TimeoutError,
+    TimeoutType,
+    is_cancelled_exception,
+)
 from temporalio.workflow import ActivityCancellationType
 
 with workflow.unsafe.imports_passed_through():
@@ -34,6 +42,7 @@ with workflow.unsafe.imports_passed_through():
         DebugRequest,
         PlanRequest,
         PublishRequest,
+        RecordedEvent,
         ReviewRequest,
         StatusUpdate,
         TestReport,
@@ -41,27 +50,40 @@ with workflow.unsafe.imports_passed_through():
     )
 
 
-# Model calls: slow but bounded; 429/5xx retried with backoff (429 honours retry-after through
-# the activity's next_retry_delay); bad requests and auth errors are non-retryable at the source.
-LLM_TIMEOUT = timedelta(minutes=10)
-LLM_HEARTBEAT = timedelta(seconds=30)
-LLM_RETRY = RetryPolicy(
+# Retries. Losing a worker, a timeout, a dropped connection or a 5xx is retried with no attempt
+# cap: each step is bounded by a deadline (schedule_to_close) instead, so only a reason a person
+# can act on ends a build. What the code itself rejects (bad request, bad key, missing sandbox,
+# the model's unusable answers counted per call) is non-retryable at the source.
+RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1),
     backoff_coefficient=2.0,
-    maximum_interval=timedelta(seconds=60),
-    maximum_attempts=8,
+    maximum_interval=timedelta(seconds=30),
+    maximum_attempts=0,
 )
-# Sandbox runs heartbeat, so a lost worker is noticed in seconds and cancellation reaches them.
-SANDBOX_TIMEOUT = timedelta(minutes=10)
-SANDBOX_HEARTBEAT = timedelta(seconds=5)
-SANDBOX_RETRY = RetryPolicy(initial_interval=timedelta(seconds=2), maximum_attempts=3)
-PUBLISH_TIMEOUT = timedelta(minutes=2)
-PUBLISH_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_attempts=10)
-# Bookkeeping writes must eventually land: no attempt limit, the database will come back.
-RECORD_TIMEOUT = timedelta(seconds=10)
-RECORD_RETRY = RetryPolicy(
-    initial_interval=timedelta(milliseconds=500), maximum_interval=timedelta(seconds=10)
-)
+# Every activity heartbeats each second (worker.py), so a dead worker's step moves on after
+# this long plus the first retry interval, whatever it was doing.
+HEARTBEAT = timedelta(seconds=5)
+# One attempt of each kind of step, then the deadline of all its attempts together.
+MODEL_ATTEMPT = timedelta(minutes=10)
+MODEL_DEADLINE = timedelta(minutes=30)
+SANDBOX_ATTEMPT = timedelta(minutes=10)
+SANDBOX_DEADLINE = timedelta(minutes=30)
+PUBLISH_ATTEMPT = timedelta(minutes=2)
+PUBLISH_DEADLINE = timedelta(minutes=15)
+# Bookkeeping must land: the app database coming back within a day is waited for.
+RECORD_ATTEMPT = timedelta(seconds=30)
+RECORD_DEADLINE = timedelta(hours=24)
+# The step in words, for a build that fails at its deadline.
+STEP_NAMES = {
+    "plan": "planning",
+    "write_code": "coding",
+    "debug": "debugging",
+    "review": "reviewing",
+    "run_tests": "the test run",
+    "publish": "publishing",
+    "record_status": "recording progress",
+    "record_cost": "settling the bill",
+}
 
 
 class BuildFailed(Exception):
@@ -77,6 +99,9 @@ class BuildWorkflow:
             build_id=input.build_id, status=BuildStatus.QUEUED, max_attempts=input.max_attempts
         )
         self._decision: ApprovalDecision | None = None
+        # The run that recorded the latest progress event; starts as the run this one continues.
+        self._recorded_by: str | None = workflow.info().continued_run_id
+        self._view.run_id = workflow.info().run_id
 
     @workflow.run
     async def run(self, input: BuildInput) -> BuildView:
@@ -156,8 +181,10 @@ class BuildWorkflow:
                 attempts=self._view.attempt,
                 cost=self._view.cost,
             ),
-            start_to_close_timeout=PUBLISH_TIMEOUT,
-            retry_policy=PUBLISH_RETRY,
+            start_to_close_timeout=PUBLISH_ATTEMPT,
+            schedule_to_close_timeout=self._deadline(input.deadlines.publish, PUBLISH_DEADLINE),
+            heartbeat_timeout=HEARTBEAT,
+            retry_policy=RETRY,
         )
         await self._finish(BuildStatus.SUCCEEDED, None)
 
@@ -174,9 +201,10 @@ class BuildWorkflow:
             report = await workflow.execute_activity_method(
                 SandboxActivities.run_tests,
                 TestRequest(build_id=input.build_id, workspace_ref=workspace.workspace_ref),
-                start_to_close_timeout=SANDBOX_TIMEOUT,
-                heartbeat_timeout=SANDBOX_HEARTBEAT,
-                retry_policy=SANDBOX_RETRY,
+                start_to_close_timeout=SANDBOX_ATTEMPT,
+                schedule_to_close_timeout=self._deadline(input.deadlines.sandbox, SANDBOX_DEADLINE),
+                heartbeat_timeout=HEARTBEAT,
+                retry_policy=RETRY,
                 cancellation_type=ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
             )
             if report.passed:
@@ -215,9 +243,10 @@ class BuildWorkflow:
         result = await workflow.execute_activity_method(
             method,
             request,
-            start_to_close_timeout=LLM_TIMEOUT,
-            heartbeat_timeout=LLM_HEARTBEAT,
-            retry_policy=LLM_RETRY,
+            start_to_close_timeout=MODEL_ATTEMPT,
+            schedule_to_close_timeout=self._deadline(self._input.deadlines.model, MODEL_DEADLINE),
+            heartbeat_timeout=HEARTBEAT,
+            retry_policy=RETRY,
         )
         self._view.cost = self._view.cost + result.usage
         return result
@@ -226,6 +255,7 @@ class BuildWorkflow:
         self._view.status = status
         self._view.phases += 1
         workflow.upsert_search_attributes([BUILD_STATUS.value_set(status.value)])
+        run_id = workflow.info().run_id
         update = StatusUpdate(
             build_id=self._input.build_id,
             status=status,
@@ -234,33 +264,65 @@ class BuildWorkflow:
             seq=self._view.phases,
             at=workflow.now(),
             cost_micro_usd=self._view.cost.cost_micro_usd,
+            run_id=run_id,
+            parent_run_id=self._recorded_by if self._recorded_by != run_id else None,
         )
-        await workflow.execute_activity_method(
-            BuildRecordActivities.record_status,
-            update,
-            start_to_close_timeout=RECORD_TIMEOUT,
-            retry_policy=RECORD_RETRY,
+        recorded: RecordedEvent | None = await self._record(
+            BuildRecordActivities.record_status, update
         )
+        if recorded is not None:  # None in histories from before events named their run
+            self._recorded_by = recorded.run_id
 
     async def _finish(self, status: BuildStatus, error: str | None) -> None:
         """Settle the bill from the ledger, then record the final status."""
         self._view.last_error = error
-        summary: CostSummary = await workflow.execute_activity_method(
-            BuildRecordActivities.record_cost,
-            self._input.build_id,
-            start_to_close_timeout=RECORD_TIMEOUT,
-            retry_policy=RECORD_RETRY,
+        summary: CostSummary = await self._record(
+            BuildRecordActivities.record_cost, self._input.build_id
         )
         self._view.cost = summary.usage
         await self._set(status, error)
         workflow.logger.info("build %s ended %s", self._input.build_id, status.value)
 
+    async def _record(self, method: Any, arg: Any) -> Any:
+        return await workflow.execute_activity_method(
+            method,
+            arg,
+            start_to_close_timeout=RECORD_ATTEMPT,
+            schedule_to_close_timeout=self._deadline(self._input.deadlines.record, RECORD_DEADLINE),
+            heartbeat_timeout=HEARTBEAT,
+            retry_policy=RETRY,
+        )
+
+    @staticmethod
+    def _deadline(seconds: float | None, default: timedelta) -> timedelta:
+        return timedelta(seconds=seconds) if seconds else default
+
 
 def _reason(err: BaseException) -> str:
-    """The most specific message in an error chain, for people to read."""
+    """Why the build failed, in words a founder or operator can act on."""
+    step = "a step"
     while isinstance(err, ActivityError) and err.cause is not None:
+        step = STEP_NAMES.get(err.activity_type, err.activity_type)
+        if err.retry_state == RetryState.TIMEOUT:
+            return f"{step} did not succeed before its deadline; last error: {_last(err.cause)}"
         err = err.cause
-    return str(err) or type(err).__name__
+    return _message(err) or f"{step} failed ({type(err).__name__})"
+
+
+def _last(err: BaseException) -> str:
+    """The last attempt's failure, under any timeouts wrapped around it."""
+    while isinstance(err, TimeoutError) and err.cause is not None:
+        err = err.cause
+    if isinstance(err, TimeoutError):
+        if err.type == TimeoutType.HEARTBEAT:
+            return "its worker stopped answering (no heartbeat)"
+        return "each attempt timed out"
+    return _message(err) or type(err).__name__
+
+
+def _message(err: BaseException) -> str:
+    # A failure's own message; str() of one that crossed from an activity adds its type name.
+    return err.message if isinstance(err, FailureError) else str(err)
 
 
 def _tail(text: str, limit: int = 300) -> str:

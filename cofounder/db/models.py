@@ -55,16 +55,24 @@ class Build(Base):
         DateTime(timezone=True), default=utcnow, onupdate=utcnow
     )
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    # The workflow run that recorded the latest phase, and that phase's workflow time: a late
+    # write from an older run (reset while its step was in flight) never overwrites a newer one.
+    run_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    status_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
 
 
 class BuildEvent(Base):
-    """A build's phase changes in order: what followers replay, resumable by id."""
+    """A build's phase changes in order, keyed by run: a retried write is a no-op, a reset or
+    continued run keeps its own events, and `parent_run_id` (on a run's first event) links the
+    run to the one whose events came before it."""
 
     __tablename__ = "build_events"
-    __table_args__ = (UniqueConstraint("build_id", "seq"),)
+    __table_args__ = (UniqueConstraint("build_id", "run_id", "seq"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     build_id: Mapped[str] = mapped_column(ForeignKey("builds.id"), index=True)
+    run_id: Mapped[str] = mapped_column(String(64), default="")
+    parent_run_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
     seq: Mapped[int] = mapped_column(Integer)
     status: Mapped[str] = mapped_column(String(32))
     attempt: Mapped[int] = mapped_column(Integer, default=0)

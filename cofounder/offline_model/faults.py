@@ -29,6 +29,9 @@ class Fault(BaseModel):
     retry_after: float | None = Field(default=None, ge=0)
     delay: float | None = Field(default=None, ge=0, le=600)
     malformed: bool = False
+    # A 200 whose body is not a Messages API response: not JSON at all, or content of the
+    # wrong shape. Counted as `garbled`, not `served`: it carries no usage to bill.
+    garbled: Literal["not-json", "bad-content"] | None = None
     # The coder adds a test that sleeps this long: a sandbox run to cancel or time out.
     slow_tests: float | None = Field(default=None, ge=0, le=3600)
     role: FaultRole | None = None
@@ -45,6 +48,7 @@ class ServerState:
         self.faults: list[Fault] = []
         self.requests = 0
         self.served = 0
+        self.garbled = 0
         self.requests_by_role: Counter[str] = Counter()
         self.served_by_role: Counter[str] = Counter()
         self.cached_prompts: set[str] = set()
@@ -69,6 +73,7 @@ class ServerState:
         return {
             "requests": self.requests,
             "served": self.served,
+            "garbled": self.garbled,
             "by_role": {
                 role: {"requests": self.requests_by_role[role], "served": self.served_by_role[role]}
                 for role in roles

@@ -15,7 +15,7 @@ import re
 from typing import Any
 
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field, ValidationError
 
 from cofounder.offline_model import script
@@ -51,7 +51,7 @@ def create_app() -> FastAPI:
     state = ServerState()
 
     @app.post("/v1/messages")
-    async def messages(request: Request) -> JSONResponse:
+    async def messages(request: Request) -> Response:
         try:
             raw = await request.json()
         except ValueError:
@@ -63,6 +63,9 @@ def create_app() -> FastAPI:
         fault = state.take_fault(role)
         if fault is not None and fault.status is not None:
             return error(fault.status, f"injected fault ({fault.status})", fault.retry_after)
+        if fault is not None and fault.garbled is not None:
+            state.garbled += 1
+            return garbled(fault.garbled)
         try:
             body = MessagesRequest.model_validate(raw)
         except ValidationError as err:
@@ -105,6 +108,14 @@ def error(status: int, message: str, retry_after: float | None = None) -> JSONRe
     headers = {"retry-after": f"{retry_after:g}"} if retry_after is not None else None
     body = {"type": "error", "error": {"type": kind, "message": message}}
     return JSONResponse(body, status_code=status, headers=headers)
+
+
+def garbled(kind: str) -> Response:
+    """A 200 that is not a Messages API response (a proxy's error page, a changed schema)."""
+    if kind == "not-json":
+        return Response("<html><body>502 Bad Gateway</body></html>", media_type="text/html")
+    body = {"id": "msg_garbled", "type": "message", "role": "assistant", "model": "unknown"}
+    return JSONResponse({**body, "content": "no blocks here", "usage": {"input_tokens": "?"}})
 
 
 async def _client_left(request: Request, delay: float) -> bool:
