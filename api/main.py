@@ -8,9 +8,13 @@ from contextlib import asynccontextmanager
 
 import structlog
 from fastapi import FastAPI, Request
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import OperationalError
 from starlette.datastructures import MutableHeaders
+from starlette.exceptions import HTTPException
+from starlette.responses import Response
+from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from temporalio.client import Client
 
@@ -22,6 +26,9 @@ from cofounder.settings import Settings
 from cofounder.temporal import connect
 
 log = structlog.get_logger()
+
+# The methods an Allow header can name (OPTIONS too, should a route ever answer it).
+HTTP_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 
 
 def create_app(settings: Settings | None = None, *, client: Client | None = None) -> FastAPI:
@@ -53,6 +60,7 @@ def create_app(settings: Settings | None = None, *, client: Client | None = None
     app.include_router(health.router)
     app.add_exception_handler(ServiceError, _service_error)
     app.add_exception_handler(OperationalError, _database_down)
+    app.add_exception_handler(HTTPException, _http_error)
     app.add_middleware(RequestContext)
     return app
 
@@ -65,6 +73,35 @@ async def _service_error(_: Request, err: Exception) -> JSONResponse:
 async def _database_down(_: Request, err: Exception) -> JSONResponse:
     log.error("database error", error=str(err))
     return JSONResponse({"detail": "the database is unavailable; try again"}, status_code=503)
+
+
+async def _http_error(request: Request, err: Exception) -> Response:
+    """FastAPI's answer, except that a 405 names every method the path supports: Starlette
+    names only those of the first route matching the path (POST alone on /api/builds)."""
+    assert isinstance(err, HTTPException)
+    if err.status_code == 405:
+        allow = ", ".join(_allowed_methods(request))
+        err = HTTPException(405, err.detail, headers={**(err.headers or {}), "Allow": allow})
+    return await http_exception_handler(request, err)
+
+
+def _allowed_methods(request: Request) -> list[str]:
+    """The methods some route answers at this request's path, as the router itself decides."""
+    scope = request.scope
+    root_path = scope.get("app_root_path", scope.get("root_path", ""))
+    allowed = []
+    for method in HTTP_METHODS:
+        # A fresh scope per question: matching writes into the scope it is given.
+        probe = {
+            "type": "http",
+            "method": method,
+            "path": scope["path"],
+            "root_path": root_path,
+            "headers": scope["headers"],
+        }
+        if any(route.matches(probe)[0] == Match.FULL for route in request.app.router.routes):
+            allowed.append(method)
+    return allowed
 
 
 class RequestContext:

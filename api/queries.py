@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+from collections import defaultdict
+from collections.abc import Sequence
 from datetime import timedelta
+from typing import Any
 
 import structlog
 from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
-from temporalio.client import Client
+from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
 
 from api.errors import NotFound
 from api.schemas import BuildOut, ProgressOut
 from cofounder.db import Build, BuildEvent, Project, PullRequest
 from cofounder.payloads import BuildStatus, BuildView
+from workflows.build import BuildWorkflow
 
 log = structlog.get_logger()
 
@@ -58,22 +62,66 @@ async def list_builds(
 
 
 async def live_build(session: AsyncSession, client: Client, owner: str, build_id: str) -> BuildOut:
-    """The build with the workflow's live view while it runs; a finished row is authoritative."""
+    """The build with the workflow's live view while it runs; a finished row is authoritative
+    unless an operator has reset the workflow since."""
     build = await load_build(session, owner, build_id)
-    events = await session.scalars(
-        select(BuildEvent).where(BuildEvent.build_id == build_id).order_by(BuildEvent.seq)
-    )
-    build.progress = [ProgressOut.model_validate(event) for event in events]
-    if build.status.terminal:
-        return build
+    events = (
+        await session.scalars(select(BuildEvent).where(BuildEvent.build_id == build_id))
+    ).all()
     handle = client.get_workflow_handle(build.workflow_id)
+    view = None
+    if not build.status.terminal or await _running_again(handle):
+        view = await _live_view(handle, build_id)
+    if view is not None:
+        build = build.with_view(view)
+    story = run_story(events, build.run_id or "")
+    if not story and view is not None:
+        # A run that has recorded nothing yet: it goes on from the latest recorded run, whose
+        # ending (if any) is not part of its story.
+        story = run_story(events, _latest_run(events))
+        while story and BuildStatus(story[-1].status).terminal:
+            story.pop()
+    build.progress = [ProgressOut.model_validate(event) for event in story]
+    return build
+
+
+def run_story(events: Sequence[BuildEvent], run_id: str) -> list[BuildEvent]:
+    """Run `run_id`'s phase changes, after those of the runs it came from (a reset's base up to
+    the reset point, the run it continued), in order. Nothing when the run recorded none."""
+    runs: dict[str, list[BuildEvent]] = defaultdict(list)
+    for event in sorted(events, key=lambda e: e.seq):
+        runs[event.run_id].append(event)
+    story: list[BuildEvent] = []
+    before: int | None = None
+    current: str | None = run_id
+    while current is not None and current in runs:
+        own = runs.pop(current)  # popped: a malformed parent link cannot loop
+        story[:0] = [e for e in own if before is None or e.seq < before]
+        before, current = own[0].seq, own[0].parent_run_id
+    return story
+
+
+def _latest_run(events: Sequence[BuildEvent]) -> str:
+    return max(events, key=lambda e: e.at).run_id if events else ""
+
+
+async def _running_again(handle: WorkflowHandle[Any, Any]) -> bool:
+    """Whether a build recorded as finished runs again (an operator reset it)."""
     try:
-        view = await handle.query("status", result_type=BuildView, rpc_timeout=STATUS_QUERY_TIMEOUT)
+        description = await handle.describe(rpc_timeout=STATUS_QUERY_TIMEOUT)
+    except Exception as err:
+        log.debug("describe failed; answering from the database", workflow=handle.id, error=err)
+        return False
+    return description.status == WorkflowExecutionStatus.RUNNING
+
+
+async def _live_view(handle: WorkflowHandle[Any, Any], build_id: str) -> BuildView | None:
+    try:
+        return await handle.query(BuildWorkflow.status, rpc_timeout=STATUS_QUERY_TIMEOUT)
     except Exception as err:
         # No worker yet, a closed workflow, Temporal down: the row is the best answer we have.
         log.debug("status query failed; answering from the database", build_id=build_id, error=err)
-        return build
-    return build.with_view(view)
+        return None
 
 
 async def load_pull_request(session: AsyncSession, owner: str, build_id: str) -> PullRequest:

@@ -9,6 +9,7 @@ from typing import Annotated
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     StringConstraints,
@@ -20,15 +21,40 @@ from cofounder.payloads import BuildStatus, BuildView
 
 SLUG_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 GOAL_MAX = 4000
+# PostgreSQL text cannot hold NUL, so free text refuses it here rather than with a 500 on insert.
+TEXT_PATTERN = r"^[^\x00]*$"
+# Text with a character other than whitespace: JSON Schema's way to say "not blank".
+GOAL_PATTERN = r"^[^\x00]*[^\s\x00][^\x00]*$"
 
 
-def check_slug(value: str) -> str:
+class ErrorOut(BaseModel):
+    """A refusal other than a 422 (which lists each invalid field): what went wrong, for people."""
+
+    detail: str
+
+
+def check_slug(value: object) -> object:
     """A project slug: lowercase letters, digits and '-', 1 to 63 characters."""
-    if not SLUG_PATTERN.fullmatch(value):
+    if isinstance(value, str) and not SLUG_PATTERN.fullmatch(value):
         raise ValueError(
             "project must be 1-63 characters of lowercase letters, digits and '-', "
             "starting with a letter or digit"
         )
+    return value
+
+
+def check_text(value: object) -> object:
+    """Free text the database can store: no NUL character."""
+    if isinstance(value, str) and "\x00" in value:
+        raise ValueError("text must not contain a NUL character")
+    return value
+
+
+def check_goal(value: object) -> object:
+    """A goal says something: it holds a character other than whitespace (and no NUL)."""
+    check_text(value)
+    if isinstance(value, str) and not value.strip():
+        raise ValueError("goal must contain a character other than whitespace")
     return value
 
 
@@ -37,15 +63,33 @@ def _utc(value: datetime) -> datetime:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value
 
 
-Slug = Annotated[str, AfterValidator(check_slug)]
-Goal = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=GOAL_MAX)]
+# The constraints put each rule into /openapi.json; the check before them refuses a mismatch in
+# a sentence instead of pydantic's "String should match pattern '...'". A non-string passes the
+# check untouched and meets pydantic's own type error.
+Slug = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=63, pattern=SLUG_PATTERN.pattern),
+    BeforeValidator(check_slug),
+]
+# Lengths count the goal as sent, so the schema's limits are the ones enforced; it is stored
+# without surrounding whitespace.
+Goal = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=GOAL_MAX, pattern=GOAL_PATTERN),
+    BeforeValidator(check_goal),
+    AfterValidator(str.strip),
+]
+Comment = Annotated[
+    str, StringConstraints(max_length=4000, pattern=TEXT_PATTERN), BeforeValidator(check_text)
+]
 UtcDatetime = Annotated[datetime, AfterValidator(_utc)]
 
 
 class BuildCreate(BaseModel):
     """What a founder asks for: a goal in plain words, for one project."""
 
-    model_config = ConfigDict(extra="forbid")
+    # Strict: "yes" or 1 is not a boolean in the schema, so it is not one here either.
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     project: Slug = Field(examples=["demo"])
     goal: Goal = Field(examples=["add a /healthz endpoint with tests"])
@@ -57,10 +101,10 @@ class BuildCreate(BaseModel):
 class ApprovalRequest(BaseModel):
     """Approve the plan (the build goes on) or reject it (the build is cancelled)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     approved: bool
-    comment: str = Field(default="", max_length=4000)
+    comment: Comment = ""
 
 
 class Cost(BaseModel):
@@ -89,6 +133,7 @@ class ProgressOut(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
     seq: int
+    run_id: str = Field(description="The workflow run that recorded it (a reset starts a new run).")
     status: BuildStatus
     attempt: int
     error: str | None
@@ -111,6 +156,9 @@ class BuildOut(BaseModel):
     attempts: int
     require_approval: bool
     workflow_id: str
+    run_id: str | None = Field(
+        default=None, description="The workflow's current run, when known; progress is its story."
+    )
     pull_request: PullRequestSummary | None
     cost: Cost
     error: str | None
@@ -118,7 +166,9 @@ class BuildOut(BaseModel):
     updated_at: UtcDatetime
     finished_at: UtcDatetime | None
     progress: list[ProgressOut] = Field(
-        default_factory=list, description="Every phase change so far (single-build reads only)."
+        default_factory=list,
+        description="The current run's phase changes in order, with those of the runs it was "
+        "reset or continued from up to that point (single-build reads only).",
     )
 
     @classmethod
@@ -137,6 +187,7 @@ class BuildOut(BaseModel):
             attempts=build.attempts,
             require_approval=build.require_approval,
             workflow_id=build.workflow_id,
+            run_id=build.run_id,
             pull_request=pull_request,
             cost=Cost.of(build.cost_micro_usd, build.input_tokens, build.output_tokens),
             error=build.error,
@@ -158,6 +209,7 @@ class BuildOut(BaseModel):
                 "cost": Cost.of(usage.cost_micro_usd, usage.input_tokens, usage.output_tokens),
                 "error": view.last_error,
                 "pull_request": pull_request,
+                "run_id": view.run_id or self.run_id,
             }
         )
 

@@ -98,23 +98,39 @@ def describe(build_id: str, event: dict[str, Any]) -> str:
 def follow(
     api: BuildsApi, build_id: str, say: Callable[[str], None], interval: float = 0.25
 ) -> dict[str, Any]:
-    """Print every phase change, in order, until the build ends; return the final build."""
-    seen, ended_polls = 0, 0
+    """Print every phase change, in order, until the build ends; return the final build.
+
+    Events are told apart by run and seq, so a build reset by an operator while it is followed
+    goes on printing its new run, and an earlier run's ending never stops the follower.
+    """
+    printed: set[tuple[str, int]] = set()
+    ended_polls = 0
     started = datetime.now(UTC)
     while True:
         build = _get_patiently(api, build_id)
         progress = build.get("progress", [])
-        for event in progress[seen:]:
+        for event in progress:
+            key = (event.get("run_id", ""), event["seq"])
+            if key in printed:
+                continue
+            printed.add(key)
             at = datetime.fromisoformat(event["at"].replace("Z", "+00:00"))
             elapsed = max(0.0, (at - started).total_seconds())
             say(f"  [{elapsed:6.1f}s] ${event['cost_usd']:.4f}  {describe(build_id, event)}")
-        seen = len(progress)
-        # The live status can run a moment ahead of the recorded progress: wait (briefly) for
-        # the final event so the last phase is printed too.
-        if progress and progress[-1]["status"] in TERMINAL:
+        if build["status"] not in TERMINAL:
+            ended_polls = 0
+        elif progress and _ends_current_run(build, progress[-1]):
             return build
-        if build["status"] in TERMINAL:
+        else:
+            # The live status can run a moment ahead of the recorded progress: wait (briefly)
+            # for the final event so the last phase is printed too.
             ended_polls += 1
             if ended_polls * interval > FINAL_EVENT_GRACE:
                 return build
         time.sleep(interval)
+
+
+def _ends_current_run(build: dict[str, Any], event: dict[str, Any]) -> bool:
+    current = build.get("run_id")
+    same_run = not current or event.get("run_id", current) == current
+    return event["status"] in TERMINAL and same_run

@@ -56,10 +56,11 @@ async def start_build(
     client: Client,
     settings: Settings,
     sessions: async_sessionmaker[AsyncSession],
+    goal: str = GOAL,
     **fields: Any,
 ) -> WorkflowHandle[Any, BuildView]:
-    build_id = await insert_build(sessions)
-    payload = BuildInput(build_id=build_id, project="demo", goal=GOAL, **fields)
+    build_id = await insert_build(sessions, goal=goal)
+    payload = BuildInput(build_id=build_id, project="demo", goal=goal, **fields)
     return await client.start_workflow(
         "BuildWorkflow",
         payload,
@@ -157,4 +158,15 @@ def sandboxes_of(pid: int) -> list[int]:
                 found.append(child)
         except OSError:
             continue
+    return found
+
+
+async def workflows_on(client: Client, task_queue: str, expect: int) -> list[Any]:
+    """The executions on a task queue, once visibility (eventually consistent) shows `expect`."""
+    found: list[Any] = []
+    for _ in range(100):
+        found = [wf async for wf in client.list_workflows(f"TaskQueue = '{task_queue}'")]
+        if len(found) >= expect:
+            break
+        await asyncio.sleep(0.1)
     return found

@@ -7,7 +7,6 @@ for the real workflow's query/update interface, on a worker of the test's own ta
 
 from __future__ import annotations
 
-import asyncio
 import io
 import json
 import logging
@@ -39,6 +38,7 @@ from cofounder.logging import configure_logging
 from cofounder.payloads import ApprovalDecision, BuildInput, BuildStatus, BuildView, Usage
 from cofounder.settings import Settings
 from tests.conftest import free_port
+from tests.helpers import workflows_on
 
 Sessions = async_sessionmaker[AsyncSession]
 
@@ -124,17 +124,6 @@ async def set_row(sessions: Sessions, build_id: str, **values: Any) -> None:
     async with sessions() as session:
         await session.execute(update(Build).where(Build.id == build_id).values(**values))
         await session.commit()
-
-
-async def workflows_on(client: Client, task_queue: str, expect: int) -> list[Any]:
-    """The executions on a task queue, once visibility (eventually consistent) shows `expect`."""
-    found: list[Any] = []
-    for _ in range(100):
-        found = [wf async for wf in client.list_workflows(f"TaskQueue = '{task_queue}'")]
-        if len(found) >= expect:
-            break
-        await asyncio.sleep(0.1)
-    return found
 
 
 async def start(http: httpx.AsyncClient, project: str = "demo", **body: Any) -> dict[str, Any]:
@@ -229,11 +218,13 @@ BAD_BODIES: list[tuple[str, Any, str]] = [
     ("slug starting with -", {"project": "-demo", "goal": "x"}, "lowercase"),
     ("empty slug", {"project": "", "goal": "x"}, "lowercase"),
     ("64-char slug", {"project": "a" * 64, "goal": "x"}, "lowercase"),
-    ("empty goal", {"project": "demo", "goal": ""}, "at least 1 character"),
-    ("blank goal", {"project": "demo", "goal": " \n\t "}, "at least 1 character"),
+    ("empty goal", {"project": "demo", "goal": ""}, "other than whitespace"),
+    ("blank goal", {"project": "demo", "goal": " \n\t "}, "other than whitespace"),
+    ("oversized before stripping", {"project": "demo", "goal": "x" * 4000 + " "}, "at most 4000"),
     ("oversized goal", {"project": "demo", "goal": "x" * 4001}, "at most 4000"),
     ("goal not a string", {"project": "demo", "goal": 42}, "valid string"),
     ("approval not a bool", {"project": "demo", "goal": "x", "require_approval": "maybe"}, "bool"),
+    ("approval as a string", {"project": "demo", "goal": "x", "require_approval": "yes"}, "bool"),
 ]
 
 
@@ -344,7 +335,7 @@ async def test_without_a_worker_the_row_answers(
 
 
 async def test_a_running_build_shows_the_workflows_live_view(
-    http: httpx.AsyncClient, sessions: Sessions, double: Worker
+    http: httpx.AsyncClient, sessions: Sessions, double: Worker, env: WorkflowEnvironment
 ) -> None:
     build = await start(http)
 
@@ -354,8 +345,12 @@ async def test_a_running_build_shows_the_workflows_live_view(
     assert live["attempts"] == 1
     assert live["cost"] == {"usd": 0.0081, "input_tokens": 1200, "output_tokens": 300}
 
-    # Once the row says the build ended, it is authoritative (no question to the workflow).
+    # The row says the build ended but its workflow runs (an operator reset it): live view.
     await set_row(sessions, build["id"], status="failed", error="tests never passed", attempts=3)
+    reset = (await http.get(f"/api/builds/{build['id']}")).json()
+    assert (reset["status"], reset["error"]) == ("planning", None)
+    # Once the workflow has ended too, the row is authoritative (no question to the workflow).
+    await env.client.get_workflow_handle(build["workflow_id"]).terminate()
     final = (await http.get(f"/api/builds/{build['id']}")).json()
     assert (final["status"], final["error"], final["attempts"]) == (
         "failed",

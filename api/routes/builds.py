@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request, status
+from fastapi import APIRouter, Path, Query, Request, status
 
 from api import queries, service
 from api.deps import CurrentUser, SessionDep, SettingsDep, TemporalDep
@@ -13,6 +13,7 @@ from api.schemas import (
     BuildCreate,
     BuildList,
     BuildOut,
+    ErrorOut,
     PullRequestOut,
     Slug,
 )
@@ -20,14 +21,28 @@ from cofounder.payloads import ApprovalDecision, BuildStatus
 
 router = APIRouter(prefix="/api/builds", tags=["builds"])
 
+# Ids the API makes fit this (and the column's 32 characters). Anything else, such as a NUL that
+# PostgreSQL would refuse with a 500, is a 422 before it reaches a query.
+BuildId = Annotated[str, Path(pattern=r"^[0-9A-Za-z_-]{1,32}$")]
+
+# Every refusal a route can send besides FastAPI's own 422, so /openapi.json lists them all.
 _ERRORS = {
-    404: {"description": "No such build for this user."},
-    409: {"description": "The build is not in a state that allows this."},
-    503: {"description": "Temporal or the database is unavailable."},
+    # FastAPI's own answer to a body it cannot decode; a JSON syntax error is one of its 422s.
+    400: "The body is not UTF-8 text.",
+    404: "No such build for this user.",
+    409: "The build is not in a state that allows this.",
+    503: "Temporal or the database is unavailable.",
+    504: "The build did not answer in time (is a worker running?).",
 }
 
 
-@router.post("", status_code=status.HTTP_202_ACCEPTED, responses={503: _ERRORS[503]})
+def _refusals(*codes: int, notes: dict[int, str] | None = None) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI entries for these statuses; `notes` replaces a status's usual description."""
+    described = {**_ERRORS, **(notes or {})}
+    return {code: {"model": ErrorOut, "description": described[code]} for code in codes}
+
+
+@router.post("", status_code=status.HTTP_202_ACCEPTED, responses=_refusals(400, 503))
 async def create_build(
     body: BuildCreate,
     request: Request,
@@ -44,7 +59,7 @@ async def create_build(
     return await service.create_build(session, client, settings, user.id, body, request_id)
 
 
-@router.get("")
+@router.get("", responses=_refusals(503))
 async def list_builds(
     session: SessionDep,
     user: CurrentUser,
@@ -57,9 +72,9 @@ async def list_builds(
     return BuildList(builds=builds)
 
 
-@router.get("/{build_id}", responses={404: _ERRORS[404]})
+@router.get("/{build_id}", responses=_refusals(404, 503))
 async def get_build(
-    build_id: str, session: SessionDep, client: TemporalDep, user: CurrentUser
+    build_id: BuildId, session: SessionDep, client: TemporalDep, user: CurrentUser
 ) -> BuildOut:
     """One build: its live phase, test attempt, cost and error while it runs; the record after."""
     return await queries.live_build(session, client, user.id, build_id)
@@ -68,10 +83,10 @@ async def get_build(
 @router.post(
     "/{build_id}/cancel",
     status_code=status.HTTP_202_ACCEPTED,
-    responses={k: _ERRORS[k] for k in (404, 409, 503)},
+    responses=_refusals(404, 409, 503),
 )
 async def cancel_build(
-    build_id: str, session: SessionDep, client: TemporalDep, user: CurrentUser
+    build_id: BuildId, session: SessionDep, client: TemporalDep, user: CurrentUser
 ) -> BuildOut:
     """Ask a running build to stop; it winds down and ends `cancelled`. Safe to repeat."""
     return await service.cancel_build(session, client, user.id, build_id)
@@ -79,10 +94,10 @@ async def cancel_build(
 
 @router.post(
     "/{build_id}/approve",
-    responses={**{k: _ERRORS[k] for k in (404, 409, 503)}, 504: {"description": "No answer."}},
+    responses=_refusals(400, 404, 409, 503, 504),
 )
 async def approve_build(
-    build_id: str,
+    build_id: BuildId,
     body: ApprovalRequest,
     session: SessionDep,
     client: TemporalDep,
@@ -96,8 +111,13 @@ async def approve_build(
     return await service.approve_build(session, client, user.id, build_id, decision)
 
 
-@router.get("/{build_id}/pull-request", responses={404: _ERRORS[404]})
-async def get_pull_request(build_id: str, session: SessionDep, user: CurrentUser) -> PullRequestOut:
+@router.get(
+    "/{build_id}/pull-request",
+    responses=_refusals(404, 503, notes={404: "No such build, or it has no pull request yet."}),
+)
+async def get_pull_request(
+    build_id: BuildId, session: SessionDep, user: CurrentUser
+) -> PullRequestOut:
     """The pull request a build opened, with its full diff; 404 until it has one."""
     pr = await queries.load_pull_request(session, user.id, build_id)
     return PullRequestOut.from_row(pr)
