@@ -28,6 +28,7 @@ from cofounder.db import make_engine, make_sessionmaker
 from cofounder.db.migrate import upgrade
 from cofounder.settings import Settings
 from cofounder.temporal import SEARCH_ATTRIBUTE_KEYS, temporal_binary
+from tests.processes import Processes
 
 
 def free_port() -> int:
@@ -150,3 +151,24 @@ async def env() -> AsyncIterator[WorkflowEnvironment]:
     )
     yield environment
     await environment.shutdown()
+
+
+@pytest.fixture
+def crash_settings(settings: Settings) -> Settings:
+    """Settings for a test's own dev server (free ports) sharing the test's data dir."""
+    return settings.model_copy(
+        update={
+            "temporal_address": f"127.0.0.1:{free_port()}",
+            "temporal_ui_port": free_port(),
+            "data_dir": settings.data_dir.resolve(),
+        }
+    )
+
+
+@pytest.fixture
+def processes(crash_settings: Settings, tmp_path: Path) -> Iterator[Processes]:
+    """The test's own dev server and workers, as processes it may kill; all killed at its end."""
+    crash_settings.data_dir.mkdir(parents=True, exist_ok=True)
+    running = Processes(crash_settings, tmp_path)
+    yield running
+    running.kill_all()

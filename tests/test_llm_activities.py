@@ -298,7 +298,12 @@ async def test_invalid_plan_is_retryable_and_the_retry_asks_again(
     ],
 )
 async def test_malformed_response_is_retried_a_few_times_then_fails_in_words(
-    llm: LlmActivities, sessions: Sessions, build_id: str, offline_model: str, kind: str, detail: str
+    llm: LlmActivities,
+    sessions: Sessions,
+    build_id: str,
+    offline_model: str,
+    kind: str,
+    detail: str,
 ) -> None:
     inject_faults(offline_model, *[{"garbled": kind}] * 3)
     errors = []
@@ -330,6 +335,8 @@ async def test_one_malformed_response_then_a_good_one_is_billed_once(
         "requests": 2,
         "served": 1,
         "garbled": 1,
+        "distinct_answers": 1,
+        "in_flight": 0,
         "by_role": None,
         "pending_faults": 0,
     }

@@ -143,6 +143,8 @@ async def test_role_scoped_faults_wait_for_their_role_in_order(offline_model: st
         "requests": 0,
         "served": 0,
         "garbled": 0,
+        "distinct_answers": 0,
+        "in_flight": 0,
         "by_role": {},
         "pending_faults": 0,
     }
@@ -170,6 +172,8 @@ async def test_garbled_fault_answers_200_with_a_body_the_sdk_cannot_trust(
         "requests": 2,
         "served": 0,
         "garbled": 2,
+        "distinct_answers": 0,
+        "in_flight": 0,
         "by_role": None,
         "pending_faults": 0,
     }
@@ -191,6 +195,8 @@ async def test_delay_then_answer_and_a_hung_up_client_is_not_served(offline_mode
         "requests": 2,
         "served": 1,
         "garbled": 0,
+        "distinct_answers": 1,
+        "in_flight": 0,
         "by_role": None,
         "pending_faults": 0,
     }

@@ -49,6 +49,10 @@ class ServerState:
         self.requests = 0
         self.served = 0
         self.garbled = 0
+        self.in_flight = 0
+        # Answers are a pure function of the request, so a request asked again after its answer
+        # was lost (a worker killed mid-response) gets the same message id: counted once here.
+        self.answers: set[str] = set()
         self.requests_by_role: Counter[str] = Counter()
         self.served_by_role: Counter[str] = Counter()
         self.cached_prompts: set[str] = set()
@@ -64,9 +68,10 @@ class ServerState:
         self.requests += 1
         self.requests_by_role[role] += 1
 
-    def count_served(self, role: str) -> None:
+    def count_served(self, role: str, message_id: str) -> None:
         self.served += 1
         self.served_by_role[role] += 1
+        self.answers.add(message_id)
 
     def stats(self) -> dict[str, Any]:
         roles = sorted(self.requests_by_role)
@@ -74,6 +79,8 @@ class ServerState:
             "requests": self.requests,
             "served": self.served,
             "garbled": self.garbled,
+            "distinct_answers": len(self.answers),
+            "in_flight": self.in_flight,
             "by_role": {
                 role: {"requests": self.requests_by_role[role], "served": self.served_by_role[role]}
                 for role in roles

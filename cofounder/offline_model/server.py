@@ -52,6 +52,13 @@ def create_app() -> FastAPI:
 
     @app.post("/v1/messages")
     async def messages(request: Request) -> Response:
+        state.in_flight += 1
+        try:
+            return await answer(request)
+        finally:
+            state.in_flight -= 1
+
+    async def answer(request: Request) -> Response:
         try:
             raw = await request.json()
         except ValueError:
@@ -73,9 +80,9 @@ def create_app() -> FastAPI:
         if fault is not None and fault.delay:
             if await _client_left(request, fault.delay):
                 return error(500, "client disconnected")
-        answer = respond(body, role, state, fault)
-        state.count_served(role)
-        return JSONResponse(answer, headers={"request-id": answer["id"].replace("msg_", "req_")})
+        message = respond(body, role, state, fault)
+        state.count_served(role, message["id"])
+        return JSONResponse(message, headers={"request-id": message["id"].replace("msg_", "req_")})
 
     @app.post("/_control/faults")
     async def add_faults(faults: list[Fault]) -> dict[str, int]:
