@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 import uuid
 from datetime import datetime
@@ -21,6 +22,13 @@ from cofounder.payloads import BuildInput, BuildStatus, BuildView
 from cofounder.settings import Settings
 
 GOAL = "A small library that turns titles into URL slugs"
+HISTORIES = Path(__file__).parent / "histories"
+
+
+async def record(handle: WorkflowHandle[Any, Any], name: str) -> None:
+    """With COFOUNDER_RECORD_HISTORY=1, keep this build's history for the replay tests."""
+    if os.environ.get("COFOUNDER_RECORD_HISTORY") == "1":
+        (HISTORIES / f"{name}.json").write_text((await handle.fetch_history()).to_json())
 
 
 async def insert_build(

@@ -37,13 +37,20 @@ def test_recorded_history_is_a_whole_demo_build() -> None:
 
 @pytest.mark.parametrize("path", sorted(HISTORY.parent.glob("*.json")), ids=lambda p: p.stem)
 async def test_recorded_histories_replay(path: Path) -> None:
-    """Every committed history: a demo build, a failed one, an approved and a rejected plan."""
+    """Every committed history: a demo build, a failed one, an approved and a rejected plan,
+    and a failed build an operator reset, which then succeeded."""
     await replay_history(WorkflowHistory.from_json(path.stem, path.read_text()))
 
 
 def test_every_kind_of_build_has_a_history() -> None:
     names = {path.stem for path in HISTORY.parent.glob("*.json")}
-    assert names == {"demo_build", "failed_build", "approved_build", "rejected_build"}
+    assert names == {
+        "demo_build",
+        "failed_build",
+        "approved_build",
+        "rejected_build",
+        "reset_build",
+    }
 
 
 @workflow.defn(name="BuildWorkflow")

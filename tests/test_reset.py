@@ -25,7 +25,7 @@ from cofounder.follow import BuildsApi, follow
 from cofounder.settings import Settings
 from cofounder.temporal import temporal_binary
 from tests.conftest import ServerThread
-from tests.helpers import inject_faults, model_stats, side_effects
+from tests.helpers import inject_faults, model_stats, record, side_effects
 from worker import running_worker
 
 
@@ -95,6 +95,7 @@ async def test_reset_failed_build_finishes_with_its_own_progress_cost_and_pr(
         done = await asyncio.to_thread(follow, api, build["id"], lines.append)
 
     assert done["status"] == "succeeded"
+    await record(handle, "reset_build")
     phases = [line.split("]", 1)[1].split()[1] for line in lines]
     assert phases == [
         "planning", "coding", "testing", "debugging", "coding", "testing",

@@ -7,7 +7,6 @@ import os
 import subprocess
 import sys
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 import pytest_asyncio
@@ -26,20 +25,13 @@ from tests.helpers import (
     inject_faults,
     largest_payload,
     model_stats,
+    record,
     sandboxes_of,
     side_effects,
     start_build,
     wait_for_status,
 )
 from worker import running_worker
-
-HISTORIES = Path(__file__).parent / "histories"
-
-
-async def record(handle, name: str) -> None:
-    """With COFOUNDER_RECORD_HISTORY=1, keep this build's history for the replay tests."""
-    if os.environ.get("COFOUNDER_RECORD_HISTORY") == "1":
-        (HISTORIES / f"{name}.json").write_text((await handle.fetch_history()).to_json())
 
 
 @pytest_asyncio.fixture
