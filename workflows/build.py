@@ -12,16 +12,10 @@ from typing import Any
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import (
-    ActivityError,
-    ApplicationError,
-    FailureError,
-    RetryState,
-    TimeoutError,
-    TimeoutType,
-    is_cancelled_exception,
-)
+from temporalio.exceptions import ActivityError, ApplicationError, is_cancelled_exception
 from temporalio.workflow import ActivityCancellationType
+
+from workflows.failures import reason
 
 with workflow.unsafe.imports_passed_through():
     # Payload models and activity classes: pydantic and the vendor SDKs must not be re-imported
@@ -73,17 +67,6 @@ PUBLISH_DEADLINE = timedelta(minutes=15)
 # Bookkeeping must land: the app database coming back within a day is waited for.
 RECORD_ATTEMPT = timedelta(seconds=30)
 RECORD_DEADLINE = timedelta(hours=24)
-# The step in words, for a build that fails at its deadline.
-STEP_NAMES = {
-    "plan": "planning",
-    "write_code": "coding",
-    "debug": "debugging",
-    "review": "reviewing",
-    "run_tests": "the test run",
-    "publish": "publishing",
-    "record_status": "recording progress",
-    "record_cost": "settling the bill",
-}
 
 
 class BuildFailed(Exception):
@@ -111,9 +94,9 @@ class BuildWorkflow:
             if is_cancelled_exception(err):
                 await self._finish(BuildStatus.CANCELLED, "cancelled by request")
                 raise
-            reason = _reason(err)
-            await self._finish(BuildStatus.FAILED, reason)
-            raise ApplicationError(f"build failed: {reason}", non_retryable=True) from err
+            why = reason(err)
+            await self._finish(BuildStatus.FAILED, why)
+            raise ApplicationError(f"build failed: {why}", non_retryable=True) from err
         return self._view
 
     @workflow.query
@@ -296,33 +279,6 @@ class BuildWorkflow:
     @staticmethod
     def _deadline(seconds: float | None, default: timedelta) -> timedelta:
         return timedelta(seconds=seconds) if seconds else default
-
-
-def _reason(err: BaseException) -> str:
-    """Why the build failed, in words a founder or operator can act on."""
-    step = "a step"
-    while isinstance(err, ActivityError) and err.cause is not None:
-        step = STEP_NAMES.get(err.activity_type, err.activity_type)
-        if err.retry_state == RetryState.TIMEOUT:
-            return f"{step} did not succeed before its deadline; last error: {_last(err.cause)}"
-        err = err.cause
-    return _message(err) or f"{step} failed ({type(err).__name__})"
-
-
-def _last(err: BaseException) -> str:
-    """The last attempt's failure, under any timeouts wrapped around it."""
-    while isinstance(err, TimeoutError) and err.cause is not None:
-        err = err.cause
-    if isinstance(err, TimeoutError):
-        if err.type == TimeoutType.HEARTBEAT:
-            return "its worker stopped answering (no heartbeat)"
-        return "each attempt timed out"
-    return _message(err) or type(err).__name__
-
-
-def _message(err: BaseException) -> str:
-    # A failure's own message; str() of one that crossed from an activity adds its type name.
-    return err.message if isinstance(err, FailureError) else str(err)
 
 
 def _tail(text: str, limit: int = 300) -> str:
