@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
+from typing import Any
 
 import httpx
 import pytest
 import pytest_asyncio
-from sqlalchemy import inspect, select
+from alembic import command
+from sqlalchemy import inspect, select, text
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
@@ -17,7 +21,8 @@ from activities.builds import BuildRecordActivities
 from activities.ledger import build_usage, record_call
 from api.main import create_app
 from cofounder.db import Build, BuildEvent, LedgerEntry, Project, make_engine, make_sessionmaker
-from cofounder.payloads import BuildStatus, StatusUpdate, Usage
+from cofounder.db.migrate import alembic_config
+from cofounder.payloads import BuildStatus, RecordedEvent, StatusUpdate, Usage
 from cofounder.settings import Settings
 from tests.helpers import count, insert_build
 
@@ -81,6 +86,84 @@ async def test_status_records_are_idempotent(db: Sessions) -> None:
     async with db() as session:
         build = await session.get(Build, build_id)
     assert build is not None and build.cost_micro_usd == summary.usage.cost_micro_usd == 66
+
+
+async def test_runs_keep_their_own_events_and_a_late_old_write_moves_nothing_back(
+    db: Sessions,
+) -> None:
+    records = BuildRecordActivities(db)
+    build_id = await insert_build(db)
+    t0 = datetime(2026, 1, 1, tzinfo=UTC)
+
+    def update(run: str, seq: int, status: BuildStatus, minute: int, **extra: Any) -> StatusUpdate:
+        at = t0.replace(minute=minute)
+        return StatusUpdate(build_id=build_id, status=status, seq=seq, at=at, run_id=run, **extra)
+
+    await records.record_status(update("a", 1, BuildStatus.PLANNING, 0))
+    await records.record_status(update("a", 2, BuildStatus.FAILED, 1, error="bad key"))
+    # An operator resets to after seq 1: the new run's seq 2 is its own, not a duplicate.
+    reset = update("b", 2, BuildStatus.CODING, 5, parent_run_id="a")
+    assert await records.record_status(reset) == RecordedEvent(run_id="b", seq=2)
+    await records.record_status(update("a", 2, BuildStatus.FAILED, 1, error="bad key"))  # late
+
+    async with db() as session:
+        build = await session.get(Build, build_id)
+        query = select(BuildEvent).order_by(BuildEvent.id)
+        events = [
+            (e.run_id, e.seq, e.status, e.parent_run_id) for e in await session.scalars(query)
+        ]
+    assert build is not None
+    assert (build.status, build.run_id, build.error, build.finished_at) == (
+        "coding",
+        "b",
+        None,
+        None,
+    )
+    assert events == [
+        ("a", 1, "planning", None),
+        ("a", 2, "failed", None),
+        ("b", 2, "coding", "a"),
+    ]
+
+
+async def test_migration_keys_existing_events_by_run_and_downgrades(db_url: str) -> None:
+    config = alembic_config(db_url)
+    await asyncio.to_thread(command.downgrade, config, "0002")  # events keyed by seq alone
+    now = {"t": datetime.now(UTC)}
+    engine = make_engine(db_url)
+    async with engine.begin() as conn:
+        for statement in OLD_ROWS:
+            await conn.execute(text(statement), now)
+    await asyncio.to_thread(command.upgrade, config, "head")
+    async with engine.begin() as conn:
+        rows = (await conn.execute(text("SELECT run_id, seq FROM build_events ORDER BY seq"))).all()
+        assert [tuple(row) for row in rows] == [("", 1), ("", 2)]
+        await conn.execute(text(NEW_RUN_EVENT), now)  # seq 1 again, of another run
+    with pytest.raises(IntegrityError):
+        async with engine.begin() as conn:
+            await conn.execute(text(OLD_ROWS[-1].replace("2, 'coding'", "1, 'coding'")), now)
+    await asyncio.to_thread(command.downgrade, config, "0002")  # the latest event per seq stays
+    async with engine.begin() as conn:
+        rows = (await conn.execute(text("SELECT seq, status FROM build_events ORDER BY seq"))).all()
+        assert [tuple(row) for row in rows] == [(1, "planning"), (2, "coding")]
+    await engine.dispose()
+    await asyncio.to_thread(command.upgrade, config, "head")
+
+
+OLD_ROWS = [
+    "INSERT INTO projects (id, owner, slug, created_at) VALUES (1, 'o', 'p', :t)",
+    "INSERT INTO builds (id, project_id, owner, goal, status, require_approval, workflow_id,"
+    " attempts, input_tokens, output_tokens, cost_micro_usd, created_at, updated_at)"
+    " VALUES ('b1', 1, 'o', 'g', 'coding', false, 'build-b1', 0, 0, 0, 0, :t, :t)",
+    "INSERT INTO build_events (build_id, seq, status, attempt, cost_micro_usd, at)"
+    " VALUES ('b1', 1, 'planning', 0, 0, :t)",
+    "INSERT INTO build_events (build_id, seq, status, attempt, cost_micro_usd, at)"
+    " VALUES ('b1', 2, 'coding', 0, 0, :t)",
+]
+NEW_RUN_EVENT = (
+    "INSERT INTO build_events (build_id, run_id, seq, status, attempt, cost_micro_usd, at)"
+    " VALUES ('b1', 'r2', 1, 'planning', 0, 0, :t)"
+)
 
 
 async def test_status_for_an_unknown_build_is_retried_not_lost(db: Sessions) -> None:

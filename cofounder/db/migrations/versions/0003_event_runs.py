@@ -28,15 +28,20 @@ def upgrade() -> None:
         batch.create_unique_constraint(
             "build_events_build_id_run_id_seq_key", ["build_id", "run_id", "seq"]
         )
-    with op.batch_alter_table("builds") as batch:
-        batch.add_column(sa.Column("run_id", sa.String(length=64), nullable=True))
-        batch.add_column(sa.Column("status_at", sa.DateTime(timezone=True), nullable=True))
+    # Plain ALTERs: rebuilding `builds` in batch mode would drop a table others refer to.
+    op.add_column("builds", sa.Column("run_id", sa.String(length=64), nullable=True))
+    op.add_column("builds", sa.Column("status_at", sa.DateTime(timezone=True), nullable=True))
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("builds") as batch:
-        batch.drop_column("status_at")
-        batch.drop_column("run_id")
+    # SQLite has had DROP COLUMN since 3.35; alembic's SQLite dialect predates that.
+    op.execute("ALTER TABLE builds DROP COLUMN status_at")
+    op.execute("ALTER TABLE builds DROP COLUMN run_id")
+    # (build, seq) becomes unique again: of several runs' events at one seq, the latest stays.
+    op.execute(
+        "DELETE FROM build_events WHERE id NOT IN"
+        " (SELECT max(id) FROM build_events GROUP BY build_id, seq)"
+    )
     with op.batch_alter_table("build_events", naming_convention=NAMES) as batch:
         batch.drop_constraint("build_events_build_id_run_id_seq_key", type_="unique")
         batch.create_unique_constraint("build_events_build_id_seq_key", ["build_id", "seq"])
