@@ -7,7 +7,7 @@ import signal
 import sys
 import time
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 
 import typer
 
@@ -127,13 +127,25 @@ def build(
         say(f"error: {err}")
         raise typer.Exit(EXIT_BAD_INPUT if err.status_code == 422 else EXIT_FAILED) from None
     say(f"build {started['id']} {started['status']} (workflow {started['workflow_id']})")
-    if not wait:
-        return
+    if wait:
+        _follow_to_the_end(settings, api, started["id"])
+
+
+@app.command("follow")
+def follow_build(build_id: str) -> None:
+    """Follow a running build (e.g. one an operator has just reset) until it ends.
+
+    Exit 0 when it succeeded, 1 when it failed or was cancelled, 2 for an unknown build."""
+    settings = Settings()
+    _follow_to_the_end(settings, BuildsApi(settings.api_url), build_id)
+
+
+def _follow_to_the_end(settings: Settings, api: BuildsApi, build_id: str) -> NoReturn:
     try:
-        final = follow(api, started["id"], say)
+        final = follow(api, build_id, say)
     except ApiError as err:
-        say(f"error while following build {started['id']}: {err}")
-        raise typer.Exit(EXIT_FAILED) from None
+        say(f"error while following build {build_id}: {err}")
+        raise typer.Exit(EXIT_BAD_INPUT if err.status_code in (404, 422) else EXIT_FAILED) from None
     _report(settings, final)
     raise typer.Exit(0 if final["status"] == "succeeded" else EXIT_FAILED)
 

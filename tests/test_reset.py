@@ -17,11 +17,13 @@ import pytest
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowHistory
 from temporalio.testing import WorkflowEnvironment
+from typer.testing import CliRunner
 
 from activities.ledger import build_usage
 from api.main import create_app
 from api.queries import run_story
-from cofounder.follow import BuildsApi, follow
+from cofounder.cli import app
+from cofounder.follow import BuildsApi
 from cofounder.settings import Settings
 from cofounder.temporal import temporal_binary
 from tests.conftest import ServerThread
@@ -70,9 +72,10 @@ def operator_reset(env: WorkflowEnvironment, workflow_id: str, event_id: int) ->
 
 
 async def wait_for(api: BuildsApi, build_id: str, status: str) -> dict[str, Any]:
+    """The build once it is in `status` and has recorded it (the live status can lead by ms)."""
     for _ in range(300):
         build = await asyncio.to_thread(api.get, build_id)
-        if build["status"] == status:
+        if build["status"] == status and build["progress"][-1]["status"] == status:
             return build
         await asyncio.sleep(0.1)
     raise AssertionError(f"build never reached {status}: {build['status']}")
@@ -91,11 +94,16 @@ async def test_reset_failed_build_finishes_with_its_own_progress_cost_and_pr(
         handle = env.client.get_workflow_handle(build["workflow_id"])
         operator_reset(env, handle.id, reset_point(await handle.fetch_history(), "write_code"))
         # Followed from right after the reset: the first run's ending must not stop it.
-        lines: list[str] = []
-        done = await asyncio.to_thread(follow, api, build["id"], lines.append)
+        followed = await asyncio.to_thread(
+            CliRunner().invoke,
+            app,
+            ["follow", build["id"]],
+            env={"COFOUNDER_API_URL": str(api.http.base_url)},
+        )
 
-    assert done["status"] == "succeeded"
+    assert followed.exit_code == 0, followed.output
     await record(handle, "reset_build")
+    lines = [line for line in followed.output.splitlines() if line.startswith("  [")]
     phases = [line.split("]", 1)[1].split()[1] for line in lines]
     assert phases == [
         "planning", "coding", "testing", "debugging", "coding", "testing",
