@@ -36,13 +36,12 @@ from cofounder.payloads import (
     ApprovalDecision,
     BuildInput,
     BuildStatus,
-    BuildView,
 )
 from cofounder.settings import Settings
+from workflows.build import BuildWorkflow
 
 log = structlog.get_logger()
 
-WORKFLOW_TYPE = "BuildWorkflow"
 START_TIMEOUT = timedelta(seconds=10)
 # Waiting for the workflow to accept and run the update; a worker answers in milliseconds.
 UPDATE_TIMEOUT = timedelta(seconds=10)
@@ -125,7 +124,7 @@ async def _start_workflow(
     )
     try:
         return await client.start_workflow(
-            WORKFLOW_TYPE,
+            BuildWorkflow.run,
             payload,
             id=build.workflow_id,
             task_queue=settings.task_queue,
@@ -177,7 +176,7 @@ async def approve_build(
     handle = client.get_workflow_handle(build.workflow_id)
     try:
         view = await asyncio.wait_for(
-            handle.execute_update("approve", decision, result_type=BuildView),
+            handle.execute_update(BuildWorkflow.approve, decision),
             UPDATE_TIMEOUT.total_seconds(),
         )
     except WorkflowUpdateFailedError as err:

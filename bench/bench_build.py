@@ -37,11 +37,12 @@ from cofounder.db import make_engine, make_sessionmaker
 from cofounder.db.migrate import upgrade
 from cofounder.logging import configure_logging
 from cofounder.offline_model.server import create_app as create_model_app
-from cofounder.payloads import BUILD_STATUS, PROJECT, BuildInput, BuildStatus, BuildView
+from cofounder.payloads import BUILD_STATUS, PROJECT, BuildInput, BuildStatus
 from cofounder.settings import Settings
 from tests.conftest import ServerThread
 from tests.helpers import GOAL, insert_build
 from worker import running_worker
+from workflows.build import BuildWorkflow
 
 WARMUP = 10  # requests per side before measuring: connections, imports and caches settle
 BATCH = 20  # requests per side per turn; the order of the two sides alternates every turn
@@ -103,11 +104,10 @@ async def bench_demo(client: Client, settings: Settings, builds: int) -> list[Bu
             for _ in range(builds):
                 build_id = await insert_build(sessions)
                 handle = await client.start_workflow(
-                    service.WORKFLOW_TYPE,
+                    BuildWorkflow.run,
                     BuildInput(build_id=build_id, project="demo", goal=GOAL),
                     id=f"build-{build_id}",
                     task_queue=settings.task_queue,
-                    result_type=BuildView,
                 )
                 view = await handle.result()
                 if view.status != BuildStatus.SUCCEEDED:
@@ -146,7 +146,7 @@ async def raw_batch(client: Client, settings: Settings, count: int) -> Batch:
         )
         began = time.perf_counter()
         handle = await client.start_workflow(
-            service.WORKFLOW_TYPE,
+            BuildWorkflow.run,
             payload,
             id=f"build-{build_id}",
             task_queue=settings.task_queue,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import time
 import uuid
@@ -20,6 +21,7 @@ from cofounder.db import Build, LedgerEntry, Project, PullRequest
 from cofounder.db.models import utcnow
 from cofounder.payloads import BuildInput, BuildStatus, BuildView
 from cofounder.settings import Settings
+from workflows.build import BuildWorkflow
 
 GOAL = "A small library that turns titles into URL slugs"
 HISTORIES = Path(__file__).parent / "histories"
@@ -70,11 +72,7 @@ async def start_build(
     build_id = await insert_build(sessions, goal=goal)
     payload = BuildInput(build_id=build_id, project="demo", goal=goal, **fields)
     return await client.start_workflow(
-        "BuildWorkflow",
-        payload,
-        id=f"build-{build_id}",
-        task_queue=settings.task_queue,
-        result_type=BuildView,
+        BuildWorkflow.run, payload, id=f"build-{build_id}", task_queue=settings.task_queue
     )
 
 
@@ -128,13 +126,22 @@ def activity_types(history: WorkflowHistory) -> list[str]:
     ]
 
 
+def activity_summaries(history: WorkflowHistory) -> list[str]:
+    """The summary the Temporal UI shows for each scheduled activity, in order."""
+    return [
+        json.loads(e.user_metadata.summary.data or b'""')
+        for e in history.events
+        if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED
+    ]
+
+
 async def wait_for_status(
     handle: WorkflowHandle[Any, BuildView], status: BuildStatus, timeout: float = 30.0
 ) -> BuildView:
     """Poll the `status` query until the build reaches `status`; fail if it ends first."""
     deadline = time.monotonic() + timeout
     while True:
-        view: BuildView = await handle.query("status", result_type=BuildView)
+        view = await handle.query(BuildWorkflow.status)
         if view.status == status:
             return view
         assert not view.status.terminal, f"build ended {view.status} before {status}"

@@ -39,6 +39,7 @@ from cofounder.payloads import ApprovalDecision, BuildInput, BuildStatus, BuildV
 from cofounder.settings import Settings
 from tests.conftest import free_port
 from tests.helpers import workflows_on
+from workflows.build import WORKFLOW_NAME
 
 Sessions = async_sessionmaker[AsyncSession]
 
@@ -61,7 +62,7 @@ async def http(
         yield client
 
 
-@workflow.defn(name="BuildWorkflow")
+@workflow.defn(name=WORKFLOW_NAME)
 class BuildWorkflowDouble:
     """Test double of BuildWorkflow's interface: the `status` query and the validated `approve`
     update, with the same payloads and the same validator rule. It plans instantly."""
@@ -168,7 +169,7 @@ async def test_start_records_the_build_and_starts_its_workflow(
     assert project is not None and (project.owner, project.slug) == ("local", "shop-api")
 
     description = await env.client.get_workflow_handle(build["workflow_id"]).describe()
-    assert description.workflow_type == "BuildWorkflow"
+    assert description.workflow_type == WORKFLOW_NAME
     assert description.task_queue == settings.task_queue
     assert description.status == WorkflowExecutionStatus.RUNNING
     attributes = description.typed_search_attributes

@@ -19,7 +19,7 @@ from temporalio.worker import Replayer
 
 from cofounder.payloads import BuildInput, BuildView, CodeResult, TestReport
 from cofounder.replay import replay_history
-from workflows.build import BuildWorkflow
+from workflows.build import WORKFLOW_NAME, BuildWorkflow
 
 HISTORY = Path(__file__).parent / "histories" / "demo_build.json"
 
@@ -53,7 +53,7 @@ def test_every_kind_of_build_has_a_history() -> None:
     }
 
 
-@workflow.defn(name="BuildWorkflow")
+@workflow.defn(name=WORKFLOW_NAME)
 class SkipsDebugging(BuildWorkflow):
     """A changed command order: reviews after the first test run, whatever its result."""
 

@@ -18,9 +18,11 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from cofounder.db import Build, BuildEvent
-from cofounder.payloads import ApprovalDecision, BuildStatus, BuildView, Deadlines
+from cofounder.payloads import ApprovalDecision, BuildStatus, Deadlines
 from cofounder.settings import Settings
 from tests.helpers import (
+    GOAL,
+    activity_summaries,
     activity_types,
     inject_faults,
     largest_payload,
@@ -32,6 +34,7 @@ from tests.helpers import (
     wait_for_status,
 )
 from worker import running_worker
+from workflows.build import BuildWorkflow
 
 
 @pytest_asyncio.fixture
@@ -99,6 +102,11 @@ async def test_demo_build_debugs_once_then_publishes(
     history = await handle.fetch_history()
     kinds = activity_types(history)
     assert kinds.count("run_tests") == 2 and kinds.count("debug") == 1
+    summaries = activity_summaries(history)
+    assert all(summaries) and len(summaries) == len(kinds)  # every row in the UI says what it did
+    assert summaries[kinds.index("plan")] == f"plan: {GOAL}"
+    assert "test run 2 of 3" in summaries and "diagnose test run 1" in summaries
+    assert f"publish branch cofounder/{view.build_id}" in summaries
     assert kinds.index("plan") < kinds.index("write_code") < kinds.index("review")
     assert kinds.index("review") < kinds.index("publish")
 
@@ -142,9 +150,7 @@ async def test_approval_gate_waits_then_continues(
 ) -> None:
     handle = await start_build(env.client, settings, sessions, require_approval=True)
     await wait_for_status(handle, BuildStatus.AWAITING_APPROVAL)
-    view = await handle.execute_update(
-        "approve", ApprovalDecision(approved=True), result_type=BuildView
-    )
+    view = await handle.execute_update(BuildWorkflow.approve, ApprovalDecision(approved=True))
     assert view.plan_title
     assert (await handle.result()).status == BuildStatus.SUCCEEDED
     await record(handle, "approved_build")
@@ -156,7 +162,7 @@ async def test_rejected_plan_ends_cancelled_without_code(
     handle = await start_build(env.client, settings, sessions, require_approval=True)
     await wait_for_status(handle, BuildStatus.AWAITING_APPROVAL)
     decision = ApprovalDecision(approved=False, comment="use a different name")
-    await handle.execute_update("approve", decision, result_type=BuildView)
+    await handle.execute_update(BuildWorkflow.approve, decision)
     view = await handle.result()
     assert view.status == BuildStatus.CANCELLED
     assert view.last_error == "plan rejected: use a different name"
@@ -169,9 +175,7 @@ async def test_approve_refused_when_not_awaiting(
 ) -> None:
     handle = await start_build(env.client, settings, sessions)
     with pytest.raises(WorkflowUpdateFailedError) as refused:
-        await handle.execute_update(
-            "approve", ApprovalDecision(approved=True), result_type=BuildView
-        )
+        await handle.execute_update(BuildWorkflow.approve, ApprovalDecision(approved=True))
     assert "not awaiting approval" in str(refused.value.cause)
     assert (await handle.result()).status == BuildStatus.SUCCEEDED
 

@@ -7,8 +7,9 @@ Deterministic orchestration only: every side effect is an activity, and every la
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
-from typing import Any
+from typing import TypeVar
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
@@ -20,6 +21,8 @@ from workflows.failures import reason
 with workflow.unsafe.imports_passed_through():
     # Payload models and activity classes: pydantic and the vendor SDKs must not be re-imported
     # inside the workflow sandbox; only their names and types are used here.
+    from pydantic import BaseModel
+
     from activities.builds import BuildRecordActivities
     from activities.llm import LlmActivities
     from activities.publish import PublishActivities
@@ -32,12 +35,14 @@ with workflow.unsafe.imports_passed_through():
         BuildView,
         CodeRequest,
         CodeResult,
-        CostSummary,
         DebugRequest,
+        DebugResult,
         PlanRequest,
+        PlanResult,
         PublishRequest,
         RecordedEvent,
         ReviewRequest,
+        ReviewResult,
         StatusUpdate,
         TestReport,
         TestRequest,
@@ -69,11 +74,21 @@ RECORD_ATTEMPT = timedelta(seconds=30)
 RECORD_DEADLINE = timedelta(hours=24)
 
 
+# The workflow type's name, which Temporal (and every recorded history) knows it by.
+WORKFLOW_NAME = "BuildWorkflow"
+
+Request = TypeVar("Request", bound=BaseModel)
+# What each model-calling activity returns: each carries the usage of its calls.
+Billed = TypeVar("Billed", PlanResult, CodeResult, DebugResult, ReviewResult)
+Arg = TypeVar("Arg")
+Out = TypeVar("Out")
+
+
 class BuildFailed(Exception):
     """A build that ran correctly to a negative end (e.g. tests never passed)."""
 
 
-@workflow.defn(name="BuildWorkflow")
+@workflow.defn(name=WORKFLOW_NAME)
 class BuildWorkflow:
     @workflow.init
     def __init__(self, input: BuildInput) -> None:
@@ -120,7 +135,7 @@ class BuildWorkflow:
     async def _build(self, input: BuildInput) -> None:
         await self._set(BuildStatus.PLANNING)
         request = PlanRequest(build_id=input.build_id, project=input.project, goal=input.goal)
-        plan = await self._llm(LlmActivities.plan, request)
+        plan = await self._llm(LlmActivities.plan, request, f"plan: {_short(input.goal)}")
         self._view.plan_title = plan.title
 
         if input.require_approval:
@@ -147,6 +162,7 @@ class BuildWorkflow:
                 workspace_ref=workspace.workspace_ref,
                 log_ref=report.log_ref,
             ),
+            "review the code that passed",
         )
 
         await self._set(BuildStatus.PUBLISHING)
@@ -164,6 +180,7 @@ class BuildWorkflow:
                 attempts=self._view.attempt,
                 cost=self._view.cost,
             ),
+            summary=f"publish branch cofounder/{input.build_id}",
             start_to_close_timeout=PUBLISH_ATTEMPT,
             schedule_to_close_timeout=self._deadline(input.deadlines.publish, PUBLISH_DEADLINE),
             heartbeat_timeout=HEARTBEAT,
@@ -184,6 +201,7 @@ class BuildWorkflow:
             report = await workflow.execute_activity_method(
                 SandboxActivities.run_tests,
                 TestRequest(build_id=input.build_id, workspace_ref=workspace.workspace_ref),
+                summary=f"test run {attempt} of {input.max_attempts}",
                 start_to_close_timeout=SANDBOX_ATTEMPT,
                 schedule_to_close_timeout=self._deadline(input.deadlines.sandbox, SANDBOX_DEADLINE),
                 heartbeat_timeout=HEARTBEAT,
@@ -205,6 +223,7 @@ class BuildWorkflow:
                     workspace_ref=workspace.workspace_ref,
                     log_ref=report.log_ref,
                 ),
+                f"diagnose test run {attempt}",
             )
             workspace = await self._code(
                 CodeRequest(
@@ -219,13 +238,20 @@ class BuildWorkflow:
 
     async def _code(self, request: CodeRequest) -> CodeResult:
         await self._set(BuildStatus.CODING)
-        return await self._llm(LlmActivities.write_code, request)
+        what = "fix the code" if request.diagnosis_ref else "write the code"
+        return await self._llm(LlmActivities.write_code, request, what)
 
-    async def _llm(self, method: Any, request: Any) -> Any:
+    async def _llm(
+        self,
+        method: Callable[[LlmActivities, Request], Awaitable[Billed]],
+        request: Request,
+        summary: str,
+    ) -> Billed:
         """Run one model-calling activity and add its usage to the live cost."""
         result = await workflow.execute_activity_method(
             method,
             request,
+            summary=summary,
             start_to_close_timeout=MODEL_ATTEMPT,
             schedule_to_close_timeout=self._deadline(self._input.deadlines.model, MODEL_DEADLINE),
             heartbeat_timeout=HEARTBEAT,
@@ -251,7 +277,7 @@ class BuildWorkflow:
             parent_run_id=self._recorded_by if self._recorded_by != run_id else None,
         )
         recorded: RecordedEvent | None = await self._record(
-            BuildRecordActivities.record_status, update
+            BuildRecordActivities.record_status, update, f"record phase {status.value}"
         )
         if recorded is not None:  # None in histories from before events named their run
             self._recorded_by = recorded.run_id
@@ -259,17 +285,23 @@ class BuildWorkflow:
     async def _finish(self, status: BuildStatus, error: str | None) -> None:
         """Settle the bill from the ledger, then record the final status."""
         self._view.last_error = error
-        summary: CostSummary = await self._record(
-            BuildRecordActivities.record_cost, self._input.build_id
+        bill = await self._record(
+            BuildRecordActivities.record_cost, self._input.build_id, "settle the bill"
         )
-        self._view.cost = summary.usage
+        self._view.cost = bill.usage
         await self._set(status, error)
         workflow.logger.info("build %s ended %s", self._input.build_id, status.value)
 
-    async def _record(self, method: Any, arg: Any) -> Any:
+    async def _record(
+        self,
+        method: Callable[[BuildRecordActivities, Arg], Awaitable[Out]],
+        arg: Arg,
+        summary: str,
+    ) -> Out:
         return await workflow.execute_activity_method(
             method,
             arg,
+            summary=summary,
             start_to_close_timeout=RECORD_ATTEMPT,
             schedule_to_close_timeout=self._deadline(self._input.deadlines.record, RECORD_DEADLINE),
             heartbeat_timeout=HEARTBEAT,
@@ -279,6 +311,12 @@ class BuildWorkflow:
     @staticmethod
     def _deadline(seconds: float | None, default: timedelta) -> timedelta:
         return timedelta(seconds=seconds) if seconds else default
+
+
+def _short(text: str, limit: int = 60) -> str:
+    """One line of at most `limit` characters, for the Temporal UI's activity summaries."""
+    line = " ".join(text.split())
+    return line if len(line) <= limit else line[: limit - 1] + "…"
 
 
 def _tail(text: str, limit: int = 300) -> str:
