@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import asyncio
 import signal
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import timedelta
+from typing import Any
 
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -37,15 +38,31 @@ STICKY_TIMEOUT = timedelta(seconds=3)
 HEARTBEAT_THROTTLE = timedelta(seconds=1)
 
 
-def create_worker(
-    client: Client, settings: Settings, sessions: async_sessionmaker[AsyncSession]
-) -> Worker:
-    """A worker for every workflow and activity of a build, on the settings' task queue."""
+def build_activities(
+    settings: Settings, sessions: async_sessionmaker[AsyncSession]
+) -> list[Callable[..., Any]]:
+    """Every activity of a build, bound to the clients and stores it needs."""
     store = ArtifactStore(settings.artifacts_dir)
     llm = LlmActivities(make_anthropic_client(settings), settings, store, sessions)
     sandbox = SandboxActivities(settings, store)
     publish = PublishActivities(settings, store, sessions)
     records = BuildRecordActivities(sessions)
+    return [
+        llm.plan,
+        llm.write_code,
+        llm.debug,
+        llm.review,
+        sandbox.run_tests,
+        publish.publish,
+        records.record_status,
+        records.record_cost,
+    ]
+
+
+def create_worker(
+    client: Client, settings: Settings, sessions: async_sessionmaker[AsyncSession]
+) -> Worker:
+    """A worker for every workflow and activity of a build, on the settings' task queue."""
     return Worker(
         client,
         task_queue=settings.task_queue,
@@ -54,16 +71,7 @@ def create_worker(
         default_heartbeat_throttle_interval=HEARTBEAT_THROTTLE,
         interceptors=[HeartbeatInterceptor()],
         workflows=[BuildWorkflow],
-        activities=[
-            llm.plan,
-            llm.write_code,
-            llm.debug,
-            llm.review,
-            sandbox.run_tests,
-            publish.publish,
-            records.record_status,
-            records.record_cost,
-        ],
+        activities=build_activities(settings, sessions),
     )
 
 

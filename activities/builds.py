@@ -8,7 +8,7 @@ from sqlalchemy import or_, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 
-from activities.errors import CofounderError, to_application_error
+from activities.errors import CofounderError, activity_boundary
 from activities.ledger import build_usage
 from cofounder.db import Build, BuildEvent, insert_for
 from cofounder.db.models import utcnow
@@ -22,6 +22,7 @@ class BuildRecordActivities:
         self.sessions = sessions
 
     @activity.defn
+    @activity_boundary
     async def record_status(self, status: StatusUpdate) -> RecordedEvent:
         """Append the event (once per run and seq) and move the build row, unless a later
         phase of a newer run is already there."""
@@ -58,6 +59,7 @@ class BuildRecordActivities:
         return RecordedEvent(run_id=status.run_id, seq=status.seq)
 
     @activity.defn
+    @activity_boundary
     async def record_cost(self, build_id: str) -> CostSummary:
         usage = await build_usage(self.sessions, build_id)
         values: dict[str, object] = {
@@ -80,4 +82,4 @@ class BuildRecordActivities:
         if where and await session.get(Build, build_id) is not None:
             return  # the row exists and already shows a later phase
         # The API commits the row right after starting the workflow; retrying covers the gap.
-        raise to_application_error(CofounderError(f"build {build_id} is not in the database"))
+        raise CofounderError(f"build {build_id} is not in the database")

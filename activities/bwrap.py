@@ -14,8 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from activities.errors import BadRequest, to_application_error
-from cofounder.artifacts import UnsafePath, write_tree
+from cofounder.artifacts import write_tree
 from cofounder.settings import Settings
 
 WORKSPACE = "/workspace"
@@ -123,10 +122,7 @@ def materialise(root: Path, files: dict[str, bytes]) -> SandboxLayout:
     etc.mkdir()
     (etc / "passwd").write_text(PASSWD)
     (etc / "group").write_text(GROUP)
-    try:
-        write_tree(workspace, files)
-    except UnsafePath as err:
-        raise to_application_error(BadRequest(str(err))) from None
+    write_tree(workspace, files)  # an unsafe path is the activity's BadRequest
     privileged = os.geteuid() == 0
     if privileged:
         # Inside, the tests run as the real host uid 65534; the workspace must be theirs.

@@ -25,13 +25,12 @@ import structlog
 from anthropic.types import Message
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
-from temporalio.exceptions import ApplicationError
 
 from activities.errors import (
+    CofounderError,
     InvalidModelOutput,
     MalformedResponse,
     UnusableModelOutput,
-    to_application_error,
 )
 from activities.ledger import record_call
 from cofounder.artifacts import ArtifactStore
@@ -179,12 +178,11 @@ class JournaledCalls:
         )
         return message, key, usage
 
-    def reject(self, key: str, problem: InvalidModelOutput) -> ApplicationError:
+    def reject(self, key: str, problem: InvalidModelOutput) -> CofounderError:
         """Mark the answer at `key` unusable; the error to raise: a retry asks again, until the
         request has had MAX_UNUSABLE_ANSWERS answers, then the build fails with `problem`."""
         self.journal.reject(key)
         answers = answers_so_far(key)
         if answers < MAX_UNUSABLE_ANSWERS:
-            return to_application_error(problem)
-        final = UnusableModelOutput(f"{problem} ({answers} unusable answers in a row)")
-        return to_application_error(final)
+            return problem
+        return UnusableModelOutput(f"{problem} ({answers} unusable answers in a row)")

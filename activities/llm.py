@@ -27,7 +27,7 @@ from activities.errors import (
     NotAuthorized,
     RateLimited,
     Unavailable,
-    to_application_error,
+    activity_boundary,
 )
 from activities.journal import JournaledCalls
 from activities.llm_tools import (
@@ -80,7 +80,14 @@ def make_anthropic_client(settings: Settings) -> anthropic.AsyncAnthropic:
 
 
 def classify_error(err: anthropic.APIError) -> CofounderError:
-    """Our error kind for an SDK error; messages never carry the API key or the transcript."""
+    """Our error kind for an SDK error, named after the SDK's type; messages never carry the API
+    key or the transcript."""
+    kind = _kind_of(err)
+    kind.type_name = type(err).__name__
+    return kind
+
+
+def _kind_of(err: anthropic.APIError) -> CofounderError:
     if isinstance(err, anthropic.APITimeoutError):
         return Unavailable("the model API did not answer in time")
     if isinstance(err, anthropic.APIConnectionError):
@@ -143,6 +150,7 @@ class LlmActivities:
         self.calls = JournaledCalls(settings.data_dir.resolve() / "llm-calls", store, sessions)
 
     @activity.defn
+    @activity_boundary
     async def plan(self, request: PlanRequest) -> PlanResult:
         prompt = f"Goal: {request.goal}\nProject: {request.project}\n\nPlan this build."
         plan, usage = await self._forced("architect", request.build_id, prompt, PlanOutput)
@@ -155,6 +163,7 @@ class LlmActivities:
         )
 
     @activity.defn
+    @activity_boundary
     async def write_code(self, request: CodeRequest) -> CodeResult:
         files = self.store.get_tree(request.workspace_ref) if request.workspace_ref else {}
         prompt = self._context(request.goal, request.plan_ref, files)
@@ -185,6 +194,7 @@ class LlmActivities:
         )
 
     @activity.defn
+    @activity_boundary
     async def debug(self, request: DebugRequest) -> DebugResult:
         files = self.store.get_tree(request.workspace_ref)
         prompt = self._context(request.goal, request.plan_ref, files)
@@ -197,6 +207,7 @@ class LlmActivities:
         )
 
     @activity.defn
+    @activity_boundary
     async def review(self, request: ReviewRequest) -> ReviewResult:
         files = self.store.get_tree(request.workspace_ref)
         prompt = self._context(request.goal, request.plan_ref, files)
@@ -275,7 +286,7 @@ class LlmActivities:
             # The raw response: the SDK builds a Message from any JSON without validating it.
             raw = await self.client.messages.with_raw_response.create(**body)
         except anthropic.APIError as err:
-            raise to_application_error(classify_error(err), type_name=type(err).__name__) from err
+            raise classify_error(err) from err
         return parse_message(raw.http_response)
 
 

@@ -18,9 +18,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 
-from activities.errors import BadRequest, CofounderError, to_application_error
+from activities.errors import BadRequest, CofounderError, activity_boundary
 from activities.gitrepo import MAIN, Pushed, ensure_remote, push_branch
-from cofounder.artifacts import ArtifactNotFound, ArtifactStore
+from cofounder.artifacts import ArtifactStore
 from cofounder.db import Build, PullRequest
 from cofounder.payloads import PublishRequest, PullRequestRef, Usage
 from cofounder.settings import Settings
@@ -47,14 +47,9 @@ class PublishActivities:
         self.sessions = sessions
 
     @activity.defn
+    @activity_boundary
     async def publish(self, request: PublishRequest) -> PullRequestRef:
         """Branch `cofounder/<build_id>` with one commit over main, and its pull-request row."""
-        try:
-            return await self._publish(request)
-        except CofounderError as err:
-            raise to_application_error(err) from err
-
-    async def _publish(self, request: PublishRequest) -> PullRequestRef:
         if not _PROJECT.fullmatch(request.project):
             raise BadRequest(f"not a project name: {request.project!r}")
         if not _BUILD_ID.fullmatch(request.build_id):
@@ -65,7 +60,7 @@ class PublishActivities:
             return _ref(existing)
 
         body = await asyncio.to_thread(self._body, request)
-        files = await asyncio.to_thread(self._artifact, self.store.get_tree, request.workspace_ref)
+        files = await asyncio.to_thread(self.store.get_tree, request.workspace_ref)
         remote = await ensure_remote(self.settings.git_dir, request.project)
         branch = f"cofounder/{request.build_id}"
         message = f"{_title(request)}\n\nBuild {request.build_id}: {request.goal}"
@@ -113,15 +108,9 @@ class PublishActivities:
             query = select(PullRequest).where(PullRequest.build_id == build_id)
             return (await session.execute(query)).scalar_one_or_none()
 
-    def _artifact(self, read: Any, ref: str) -> Any:
-        try:
-            return read(ref)
-        except (ArtifactNotFound, ValueError) as err:
-            raise BadRequest(f"artifact {ref} is missing or invalid: {err}") from err
-
     def _body(self, request: PublishRequest) -> str:
-        plan = self._artifact(self.store.get_json, request.plan_ref)
-        review = self._artifact(self.store.get_json, request.review_ref)
+        plan = self.store.get_json(request.plan_ref)
+        review = self.store.get_json(request.review_ref)
         return pull_request_body(request, plan, review)
 
 

@@ -22,7 +22,7 @@ import structlog
 from temporalio import activity
 
 from activities.bwrap import SandboxLayout, bwrap_args, limit_args, materialise
-from activities.errors import SandboxUnavailable, to_application_error
+from activities.errors import SandboxUnavailable, activity_boundary
 from cofounder.artifacts import ArtifactStore
 from cofounder.payloads import TestReport, TestRequest
 from cofounder.settings import Settings
@@ -64,6 +64,7 @@ class SandboxActivities:
         self._checked = False
 
     @activity.defn
+    @activity_boundary
     async def run_tests(self, request: TestRequest) -> TestReport:
         """Run pytest on the workspace; the full log goes to the store, the report is short."""
         files = await asyncio.to_thread(self.store.get_tree, request.workspace_ref)
@@ -108,9 +109,7 @@ class SandboxActivities:
         path = shutil.which(self.settings.bwrap_path)
         if path is None:
             missing = f"bubblewrap (bwrap) is not installed: {INSTALL_HINT}"
-            raise to_application_error(
-                SandboxUnavailable(f"{missing}; {self.settings.bwrap_path!r} was not found")
-            )
+            raise SandboxUnavailable(f"{missing}; {self.settings.bwrap_path!r} was not found")
         return path
 
     async def _check_runtime(self, layout: SandboxLayout) -> None:
@@ -120,7 +119,7 @@ class SandboxActivities:
         for tool in ("prlimit", *(["setpriv"] if layout.privileged else [])):
             if shutil.which(tool) is None:
                 hint = f"{tool} (util-linux) is required by the sandbox: apt-get install util-linux"
-                raise to_application_error(SandboxUnavailable(hint))
+                raise SandboxUnavailable(hint)
         probe = [sys.executable, "-c", f"import pytest; print({PROBE_TOKEN!r})"]
         outcome = await self._run(layout, probe)
         if outcome.exit_code != 0 or PROBE_TOKEN.encode() not in outcome.log:
@@ -128,7 +127,7 @@ class SandboxActivities:
             problem = "bubblewrap (bwrap) is not runnable here"
             if "No module named 'pytest'" in detail:
                 problem = f"pytest is not installed in the worker's Python ({sys.executable})"
-            raise to_application_error(SandboxUnavailable(f"{problem}: {detail}"))
+            raise SandboxUnavailable(f"{problem}: {detail}")
         self._checked = True
 
 

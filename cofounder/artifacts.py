@@ -17,7 +17,11 @@ PREFIX = "sha256:"
 
 
 class ArtifactNotFound(KeyError):
-    pass
+    """A well-formed reference to nothing the store holds."""
+
+
+class BadReference(ValueError):
+    """A string that is not an artifact reference at all."""
 
 
 class UnsafePath(ValueError):
@@ -43,10 +47,10 @@ class ArtifactStore:
 
     def _path(self, ref: str) -> Path:
         if not ref.startswith(PREFIX) or len(ref) != len(PREFIX) + 64:
-            raise ValueError(f"not an artifact reference: {ref!r}")
+            raise BadReference(f"not an artifact reference: {ref!r}")
         digest = ref[len(PREFIX) :]
         if not all(c in "0123456789abcdef" for c in digest):
-            raise ValueError(f"not an artifact reference: {ref!r}")
+            raise BadReference(f"not an artifact reference: {ref!r}")
         return self.root / digest[:2] / digest
 
     def put_bytes(self, data: bytes) -> str:
