@@ -31,6 +31,7 @@ TITLE_LIMIT = 200  # the pull_requests.title column
 # Names that end up in filesystem paths and ref names: no separators, no dot-dot tricks.
 _PROJECT = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 _BUILD_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+_OWNER = _BUILD_ID  # user ids (e.g. Clerk's user_2abc...) become a folder name
 
 
 class PublishActivities:
@@ -54,6 +55,8 @@ class PublishActivities:
             raise BadRequest(f"not a project name: {request.project!r}")
         if not _BUILD_ID.fullmatch(request.build_id):
             raise BadRequest(f"not a build id: {request.build_id!r}")
+        if not _OWNER.fullmatch(request.owner):
+            raise BadRequest(f"not an owner id: {request.owner!r}")
         project_id, created_at = await self._build_row(request.build_id)
         existing = await self._find(request.build_id)
         if existing is not None:
@@ -61,7 +64,7 @@ class PublishActivities:
 
         body = await asyncio.to_thread(self._body, request)
         files = await asyncio.to_thread(self.store.get_tree, request.workspace_ref)
-        remote = await ensure_remote(self.settings.git_dir, request.project)
+        remote = await ensure_remote(self.settings.git_dir / request.owner, request.project)
         branch = f"cofounder/{request.build_id}"
         message = f"{_title(request)}\n\nBuild {request.build_id}: {request.goal}"
         pushed = await push_branch(remote, branch, files, message, _git_date(created_at))

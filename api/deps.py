@@ -10,9 +10,8 @@ from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio.client import Client
 
+from cofounder.payloads import LOCAL_OWNER
 from cofounder.settings import Settings
-
-LOCAL_USER = "local"
 
 
 @dataclass(frozen=True)
@@ -40,7 +39,7 @@ def get_temporal(request: Request) -> Client:
 
 def get_current_user() -> User:
     # Everyone is the local user until real authentication (Clerk) replaces this dependency.
-    return User(id=LOCAL_USER)
+    return User(id=LOCAL_OWNER)
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]

@@ -32,6 +32,7 @@ from cofounder.db import Build, Project, insert_for
 from cofounder.db.models import utcnow
 from cofounder.payloads import (
     BUILD_STATUS,
+    OWNER,
     PROJECT,
     ApprovalDecision,
     BuildInput,
@@ -115,11 +116,13 @@ async def _start_workflow(
         goal=request.goal,
         require_approval=request.require_approval,
         max_attempts=settings.max_attempts,
+        owner=build.owner,
     )
     attributes = TypedSearchAttributes(
         [
             SearchAttributePair(BUILD_STATUS, BuildStatus.QUEUED.value),
             SearchAttributePair(PROJECT, request.project),
+            SearchAttributePair(OWNER, build.owner),
         ]
     )
     try:

@@ -12,6 +12,7 @@ from typing import Annotated, Any, NoReturn
 import typer
 
 from cofounder.follow import ApiError, BuildsApi, follow
+from cofounder.payloads import LOCAL_OWNER
 from cofounder.settings import Settings
 
 app = typer.Typer(help=__doc__, no_args_is_help=True, add_completion=False)
@@ -105,7 +106,7 @@ def _report(settings: Settings, build: dict[str, Any]) -> None:
         pr = build["pull_request"]
         say(f"  pull request #{pr['id']}: {pr['title']} ({pr['branch']} → {pr['base']})")
         say(f"  diff:   curl {settings.api_url}/api/builds/{build['id']}/pull-request")
-        remote = settings.git_dir / f"{build['project']}.git"
+        remote = settings.git_remote(LOCAL_OWNER, build["project"])
         say(f"  branch: git clone --branch {pr['branch']} {remote}")
     say(f"  Temporal UI: {ui}")
     say(f"  CLI: temporal workflow show --workflow-id {build['workflow_id']}")

@@ -19,6 +19,10 @@ SUMMARY_LIMIT = 2000
 # updates BuildStatus as it goes, the dev server registers them.
 BUILD_STATUS = SearchAttributeKey.for_keyword("BuildStatus")
 PROJECT = SearchAttributeKey.for_keyword("Project")
+# Tenancy is in the keys: a build's owner travels with it into every place it leaves a trace.
+OWNER = SearchAttributeKey.for_keyword("Owner")
+# The one user of a stack without sign-in (and the owner of builds recorded before owners were).
+LOCAL_OWNER = "local"
 
 
 class BuildStatus(StrEnum):
@@ -73,6 +77,7 @@ class BuildInput(BaseModel):
     require_approval: bool = False
     max_attempts: int = 3
     deadlines: Deadlines = Field(default_factory=Deadlines)
+    owner: str = LOCAL_OWNER
 
 
 class PlanRequest(BaseModel):
@@ -152,6 +157,7 @@ class ReviewResult(BaseModel):
 
 class PublishRequest(BaseModel):
     build_id: str
+    owner: str = LOCAL_OWNER
     project: str
     goal: str
     title: str

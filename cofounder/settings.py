@@ -109,6 +109,10 @@ class Settings(BaseSettings):
     def git_dir(self) -> Path:
         return self.data_dir.resolve() / "git"
 
+    def git_remote(self, owner: str, project: str) -> Path:
+        """A project's local bare remote; under its owner's folder, so owners never share one."""
+        return self.git_dir / owner / f"{project}.git"
+
     @property
     def model_base_url(self) -> str:
         if self.anthropic_base_url:

@@ -3,6 +3,7 @@ the worker and the API as child processes that live and die together."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import socket
@@ -16,7 +17,12 @@ from pathlib import Path
 import httpx
 
 from cofounder.settings import Settings
-from cofounder.temporal import SEARCH_ATTRIBUTE_KEYS, temporal_binary
+from cofounder.temporal import (
+    SEARCH_ATTRIBUTE_KEYS,
+    connect,
+    ensure_search_attributes,
+    temporal_binary,
+)
 
 # A child that dies more than MAX_RESTARTS times within RESTART_WINDOW seconds stops the stack.
 MAX_RESTARTS = 3
@@ -176,6 +182,11 @@ def http_ok(url: str) -> bool:
         return False
 
 
+async def _search_attributes(settings: Settings) -> list[str]:
+    client = await connect(settings)
+    return await ensure_search_attributes(client, settings.temporal_namespace)
+
+
 def start_stack(settings: Settings, say: Callable[[str], None]) -> Stack:
     """Check ports, migrate the database, then start every process and wait for readiness."""
     from cofounder.db.migrate import upgrade
@@ -203,6 +214,9 @@ def start_stack(settings: Settings, say: Callable[[str], None]) -> Stack:
     try:
         stack.start("temporal", temporal_command(settings))
         stack.wait_until("Temporal", lambda: port_open(temporal_host, temporal_port))
+        added = asyncio.run(_search_attributes(settings))
+        if added:
+            say(f"registered search attributes {', '.join(added)} (new in this version)")
         say(
             f"Temporal dev server on {settings.temporal_address}, UI on http://{temporal_host}:{settings.temporal_ui_port}"
         )

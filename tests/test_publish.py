@@ -82,7 +82,7 @@ async def test_publish_opens_branch_commit_and_pull_request(
     build_id = await insert_build(sessions)
     ref = await publish(settings, store, sessions, make_request(store, build_id))
 
-    remote = settings.git_dir / "demo.git"
+    remote = settings.git_remote("local", "demo")
     branch = f"cofounder/{build_id}"
     assert (ref.branch, ref.base, ref.title) == (branch, "main", "Add slugkit")
     assert branches(remote) == ["refs/heads/cofounder/" + build_id, "refs/heads/main"]
@@ -128,7 +128,7 @@ async def test_publish_twice_changes_nothing(
     first = await publish(settings, store, sessions, request)
     second = await publish(settings, store, sessions, request)
     assert first == second
-    remote = settings.git_dir / "demo.git"
+    remote = settings.git_remote("local", "demo")
     assert len(branches(remote)) == 2
     assert await pull_requests(sessions, build_id) == 1
 
@@ -146,7 +146,7 @@ async def test_crash_between_push_and_row_is_recovered(
         patch.setattr(PublishActivities, "_record", crash)
         with pytest.raises(RuntimeError):
             await publish(settings, store, sessions, request)
-    remote = settings.git_dir / "demo.git"
+    remote = settings.git_remote("local", "demo")
     pushed = git(remote, "rev-parse", f"cofounder/{build_id}").strip()
     assert await pull_requests(sessions, build_id) == 0
 
@@ -171,7 +171,7 @@ async def test_failed_push_leaves_nothing_and_is_retryable(
         with pytest.raises(ApplicationError) as caught:
             await publish(settings, store, sessions, request)
     assert caught.value.type == "GitFailed" and not caught.value.non_retryable
-    remote = settings.git_dir / "demo.git"
+    remote = settings.git_remote("local", "demo")
     assert branches(remote) == ["refs/heads/main"]
     assert await pull_requests(sessions, build_id) == 0
 
@@ -187,7 +187,7 @@ async def test_retried_commit_is_byte_identical(
     build_id = await insert_build(sessions)
     request = make_request(store, build_id)
     first = await publish(settings, store, sessions, request)
-    remote = settings.git_dir / "demo.git"
+    remote = settings.git_remote("local", "demo")
     git(remote, "update-ref", "-d", f"refs/heads/cofounder/{build_id}")
     async with sessions() as session:
         await session.delete(await session.get(PullRequest, first.id))
@@ -236,3 +236,34 @@ async def test_files_cannot_write_into_git_or_escape(
             await publish(settings, store, sessions, request)
         assert refused.value.non_retryable and "unsafe path" in str(refused.value)
         assert not (settings.git_dir / "outside.txt").exists()
+
+
+async def test_two_owners_with_a_project_of_the_same_name_never_share_a_remote(
+    settings: Settings, store: ArtifactStore, sessions: Sessions
+) -> None:
+    alice, bob = await insert_build(sessions), await insert_build(sessions)
+    await publish(
+        settings,
+        store,
+        sessions,
+        make_request(store, alice).model_copy(update={"owner": "user_alice"}),
+    )
+    await publish(
+        settings, store, sessions, make_request(store, bob).model_copy(update={"owner": "user_bob"})
+    )
+
+    alice_remote = settings.git_remote("user_alice", "demo")
+    bob_remote = settings.git_remote("user_bob", "demo")
+    assert branches(alice_remote) == [f"refs/heads/cofounder/{alice}", "refs/heads/main"]
+    assert branches(bob_remote) == [f"refs/heads/cofounder/{bob}", "refs/heads/main"]
+
+
+@pytest.mark.parametrize("owner", ["../other", "", "a/b", "x" * 65])
+async def test_an_owner_id_that_is_not_a_folder_name_is_refused(
+    settings: Settings, store: ArtifactStore, sessions: Sessions, owner: str
+) -> None:
+    request = make_request(store, await insert_build(sessions)).model_copy(update={"owner": owner})
+    with pytest.raises(ApplicationError) as raised:
+        await publish(settings, store, sessions, request)
+    assert (raised.value.type, raised.value.non_retryable) == ("BadRequest", True)
+    assert not settings.git_dir.exists() or not any(settings.git_dir.iterdir())

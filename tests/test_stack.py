@@ -5,9 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from temporalio.common import SearchAttributePair, TypedSearchAttributes
 
+from cofounder.payloads import OWNER
 from cofounder.settings import Settings
 from cofounder.stack import MAX_RESTARTS, Stack, StackError, temporal_command
+from cofounder.temporal import connect, ensure_search_attributes
+from tests.processes import Processes
 
 
 def test_a_dead_child_is_restarted_until_it_keeps_dying(tmp_path: Path) -> None:
@@ -53,3 +57,24 @@ def test_only_the_worker_sees_the_model_key(tmp_path: Path) -> None:
     }
     assert logs == {"worker": "key=sk-test-secret\n", "api": "key=none\n", "temporal": "key=none\n"}
     stack.stop()
+
+
+async def test_a_data_dir_from_before_a_search_attribute_gets_it_registered(
+    crash_settings: Settings, processes: Processes
+) -> None:
+    # The dev server as an older version started it: its database knows two attributes only.
+    command = temporal_command(crash_settings)
+    owner = command.index("Owner=Keyword")
+    processes.temporal(command[: owner - 1] + command[owner + 1 :])
+    client = await connect(crash_settings)
+    namespace = crash_settings.temporal_namespace
+
+    assert await ensure_search_attributes(client, namespace) == ["Owner"]
+    assert await ensure_search_attributes(client, namespace) == []  # once is enough
+    handle = await client.start_workflow(
+        "NoWorkerNeeded",
+        id="owner-attribute",
+        task_queue="nobody",
+        search_attributes=TypedSearchAttributes([SearchAttributePair(OWNER, "user_a")]),
+    )
+    await handle.terminate()

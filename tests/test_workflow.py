@@ -47,7 +47,7 @@ async def worker(
 
 def published_tests_pass(settings: Settings, branch: str) -> bool:
     checkout = settings.data_dir / "checkout"
-    remote = settings.git_dir / "demo.git"
+    remote = settings.git_remote("local", "demo")
     subprocess.run(
         ["git", "clone", "-q", "--branch", branch, str(remote), str(checkout)], check=True
     )

@@ -170,6 +170,7 @@ class BuildWorkflow:
             PublishActivities.publish,
             PublishRequest(
                 build_id=input.build_id,
+                owner=input.owner,
                 project=input.project,
                 goal=input.goal,
                 title=plan.title,
