@@ -22,7 +22,7 @@ from activities.heartbeat import HeartbeatInterceptor
 from activities.llm import LlmActivities, make_anthropic_client
 from activities.publish import PublishActivities
 from activities.sandbox import SandboxActivities
-from cofounder.artifacts import ArtifactStore
+from cofounder.artifacts import open_store
 from cofounder.db import make_engine, make_sessionmaker
 from cofounder.settings import Settings
 from cofounder.temporal import connect
@@ -42,7 +42,7 @@ def build_activities(
     settings: Settings, sessions: async_sessionmaker[AsyncSession]
 ) -> list[Callable[..., Any]]:
     """Every activity of a build, bound to the clients and stores it needs."""
-    store = ArtifactStore(settings.artifacts_dir)
+    store = open_store(settings)
     llm = LlmActivities(make_anthropic_client(settings), settings, store, sessions)
     sandbox = SandboxActivities(settings, store)
     publish = PublishActivities(settings, store, sessions)

@@ -154,7 +154,7 @@ class JournaledCalls:
                 raise self.reject(key, err) from None
             response = message.model_dump(mode="json")
             self.journal.put(key, response)
-            transcript = self.store.put_json({"request": body, "response": response})
+            transcript = await self.store.put_json({"request": body, "response": response})
             logger = logger.bind(transcript_ref=transcript)
         else:
             message = Message.model_validate(entry["response"])

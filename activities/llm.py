@@ -155,7 +155,7 @@ class LlmActivities:
         prompt = f"Goal: {request.goal}\nProject: {request.project}\n\nPlan this build."
         plan, usage = await self._forced("architect", request.build_id, prompt, PlanOutput)
         return PlanResult(
-            plan_ref=self.store.put_json(plan.model_dump()),
+            plan_ref=await self.store.put_json(plan.model_dump()),
             title=plan.title,
             summary=shorten(plan.summary),
             files=plan.files,
@@ -165,10 +165,10 @@ class LlmActivities:
     @activity.defn
     @activity_boundary
     async def write_code(self, request: CodeRequest) -> CodeResult:
-        files = self.store.get_tree(request.workspace_ref) if request.workspace_ref else {}
-        prompt = self._context(request.goal, request.plan_ref, files)
+        files = await self.store.get_tree(request.workspace_ref) if request.workspace_ref else {}
+        prompt = await self._context(request.goal, request.plan_ref, files)
         if request.diagnosis_ref:
-            diagnosis = self.store.get_json(request.diagnosis_ref)
+            diagnosis = await self.store.get_json(request.diagnosis_ref)
             prompt += f"\n\n{DIAGNOSIS_HEADING}\n{diagnosis['summary']}\n\nFix: {diagnosis['fix']}"
         messages: list[dict[str, Any]] = [{"role": "user", "content": prompt}]
         usage, first_key = Usage(), ""
@@ -190,18 +190,18 @@ class LlmActivities:
         if not files:
             return self._coder_failed(first_key, "wrote no files")
         return CodeResult(
-            workspace_ref=self.store.put_tree(files), files=sorted(files), usage=usage
+            workspace_ref=await self.store.put_tree(files), files=sorted(files), usage=usage
         )
 
     @activity.defn
     @activity_boundary
     async def debug(self, request: DebugRequest) -> DebugResult:
-        files = self.store.get_tree(request.workspace_ref)
-        prompt = self._context(request.goal, request.plan_ref, files)
-        prompt += f"\n\nFailing test log:\n{tail(self._log(request.log_ref))}"
+        files = await self.store.get_tree(request.workspace_ref)
+        prompt = await self._context(request.goal, request.plan_ref, files)
+        prompt += f"\n\nFailing test log:\n{tail(await self._log(request.log_ref))}"
         diagnosis, usage = await self._forced("debugger", request.build_id, prompt, DiagnosisOutput)
         return DebugResult(
-            diagnosis_ref=self.store.put_json(diagnosis.model_dump()),
+            diagnosis_ref=await self.store.put_json(diagnosis.model_dump()),
             summary=shorten(diagnosis.summary),
             usage=usage,
         )
@@ -209,14 +209,14 @@ class LlmActivities:
     @activity.defn
     @activity_boundary
     async def review(self, request: ReviewRequest) -> ReviewResult:
-        files = self.store.get_tree(request.workspace_ref)
-        prompt = self._context(request.goal, request.plan_ref, files)
-        prompt += f"\n\nTest log:\n{tail(self._log(request.log_ref))}"
+        files = await self.store.get_tree(request.workspace_ref)
+        prompt = await self._context(request.goal, request.plan_ref, files)
+        prompt += f"\n\nTest log:\n{tail(await self._log(request.log_ref))}"
         review, usage = await self._forced("reviewer", request.build_id, prompt, ReviewOutput)
         return ReviewResult(
             approved=review.approved,
             summary=shorten(review.summary),
-            review_ref=self.store.put_json(review.model_dump()),
+            review_ref=await self.store.put_json(review.model_dump()),
             usage=usage,
         )
 
@@ -224,12 +224,12 @@ class LlmActivities:
         # Start the conversation afresh on retry rather than replaying the same dead end.
         raise self.calls.reject(first_key, InvalidModelOutput(f"the coder {problem}"))
 
-    def _log(self, log_ref: str) -> str:
+    async def _log(self, log_ref: str) -> str:
         # Test output is whatever the code printed; never let a stray byte fail the activity.
-        return self.store.get_bytes(log_ref).decode("utf-8", errors="replace")
+        return (await self.store.get_bytes(log_ref)).decode("utf-8", errors="replace")
 
-    def _context(self, goal: str, plan_ref: str, files: dict[str, bytes]) -> str:
-        plan = render_plan(self.store.get_json(plan_ref))
+    async def _context(self, goal: str, plan_ref: str, files: dict[str, bytes]) -> str:
+        plan = render_plan(await self.store.get_json(plan_ref))
         return f"Goal: {goal}\n\nPlan:\n{plan}\n\nCurrent workspace files:\n{render_files(files)}"
 
     async def _forced(

@@ -7,7 +7,6 @@ is reused, and the commit itself is deterministic, so a retry adds no branch, co
 
 from __future__ import annotations
 
-import asyncio
 import re
 from datetime import UTC, datetime
 from typing import Any
@@ -62,8 +61,8 @@ class PublishActivities:
         if existing is not None:
             return _ref(existing)
 
-        body = await asyncio.to_thread(self._body, request)
-        files = await asyncio.to_thread(self.store.get_tree, request.workspace_ref)
+        body = await self._body(request)
+        files = await self.store.get_tree(request.workspace_ref)
         remote = await ensure_remote(self.settings.git_dir / request.owner, request.project)
         branch = f"cofounder/{request.build_id}"
         message = f"{_title(request)}\n\nBuild {request.build_id}: {request.goal}"
@@ -111,9 +110,9 @@ class PublishActivities:
             query = select(PullRequest).where(PullRequest.build_id == build_id)
             return (await session.execute(query)).scalar_one_or_none()
 
-    def _body(self, request: PublishRequest) -> str:
-        plan = self.store.get_json(request.plan_ref)
-        review = self.store.get_json(request.review_ref)
+    async def _body(self, request: PublishRequest) -> str:
+        plan = await self.store.get_json(request.plan_ref)
+        review = await self.store.get_json(request.review_ref)
         return pull_request_body(request, plan, review)
 
 

@@ -6,12 +6,16 @@ artifact itself, so a whole workspace travels through history as one short strin
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import os
 import tempfile
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from cofounder.settings import Settings
 
 PREFIX = "sha256:"
 
@@ -39,55 +43,103 @@ def write_tree(root: Path, files: dict[str, bytes]) -> None:
         target.write_bytes(data)
 
 
-class ArtifactStore:
-    """Local folder backend; S3 will implement the same four methods."""
+class Blobs(Protocol):
+    """Where artifact bytes live, by key: a local folder, or an S3 bucket (cofounder/s3.py)."""
+
+    async def read(self, key: str) -> bytes:
+        """The bytes under `key`, or ArtifactNotFound."""
+        ...
+
+    async def write(self, key: str, data: bytes) -> None:
+        """Store `data` under `key` whole: readers never see a partial object."""
+        ...
+
+    async def exists(self, key: str) -> bool: ...
+
+
+class FolderBlobs:
+    """Blobs in a local folder (the default); file work runs off the event loop."""
 
     def __init__(self, root: Path) -> None:
         self.root = root
 
-    def _path(self, ref: str) -> Path:
-        if not ref.startswith(PREFIX) or len(ref) != len(PREFIX) + 64:
-            raise BadReference(f"not an artifact reference: {ref!r}")
-        digest = ref[len(PREFIX) :]
-        if not all(c in "0123456789abcdef" for c in digest):
-            raise BadReference(f"not an artifact reference: {ref!r}")
-        return self.root / digest[:2] / digest
+    async def read(self, key: str) -> bytes:
+        try:
+            return await asyncio.to_thread((self.root / key).read_bytes)
+        except FileNotFoundError:
+            raise ArtifactNotFound(key) from None
 
-    def put_bytes(self, data: bytes) -> str:
-        ref = PREFIX + hashlib.sha256(data).hexdigest()
-        path = self._path(ref)
-        if path.exists():
-            return ref
+    async def write(self, key: str, data: bytes) -> None:
+        await asyncio.to_thread(self._write, self.root / key, data)
+
+    async def exists(self, key: str) -> bool:
+        return await asyncio.to_thread((self.root / key).exists)
+
+    @staticmethod
+    def _write(path: Path, data: bytes) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         # Write then rename, so a crash never leaves a half-written artifact under its hash.
         fd, tmp = tempfile.mkstemp(dir=path.parent)
         with os.fdopen(fd, "wb") as f:
             f.write(data)
         os.replace(tmp, path)
+
+
+class ArtifactStore:
+    """Content-addressed artifacts over any `Blobs`; every method is async."""
+
+    def __init__(self, blobs: Blobs) -> None:
+        self.blobs = blobs
+
+    @classmethod
+    def local(cls, root: Path) -> ArtifactStore:
+        return cls(FolderBlobs(root))
+
+    @staticmethod
+    def _key(ref: str) -> str:
+        if not ref.startswith(PREFIX) or len(ref) != len(PREFIX) + 64:
+            raise BadReference(f"not an artifact reference: {ref!r}")
+        digest = ref[len(PREFIX) :]
+        if not all(c in "0123456789abcdef" for c in digest):
+            raise BadReference(f"not an artifact reference: {ref!r}")
+        return f"{digest[:2]}/{digest}"
+
+    async def put_bytes(self, data: bytes) -> str:
+        ref = PREFIX + hashlib.sha256(data).hexdigest()
+        key = self._key(ref)
+        if not await self.blobs.exists(key):  # content-addressed: what is there is the same
+            await self.blobs.write(key, data)
         return ref
 
-    def get_bytes(self, ref: str) -> bytes:
-        path = self._path(ref)
+    async def get_bytes(self, ref: str) -> bytes:
         try:
-            return path.read_bytes()
-        except FileNotFoundError:
+            return await self.blobs.read(self._key(ref))
+        except ArtifactNotFound:
             raise ArtifactNotFound(ref) from None
 
-    def put_text(self, text: str) -> str:
-        return self.put_bytes(text.encode())
+    async def put_json(self, value: Any) -> str:
+        return await self.put_bytes(
+            json.dumps(value, sort_keys=True, separators=(",", ":")).encode()
+        )
 
-    def get_text(self, ref: str) -> str:
-        return self.get_bytes(ref).decode()
+    async def get_json(self, ref: str) -> Any:
+        return json.loads(await self.get_bytes(ref))
 
-    def put_json(self, value: Any) -> str:
-        return self.put_bytes(json.dumps(value, sort_keys=True, separators=(",", ":")).encode())
+    async def put_tree(self, files: dict[str, bytes]) -> str:
+        paths = sorted(files)
+        refs = await asyncio.gather(*(self.put_bytes(files[path]) for path in paths))
+        return await self.put_json(dict(zip(paths, refs, strict=True)))
 
-    def get_json(self, ref: str) -> Any:
-        return json.loads(self.get_bytes(ref))
+    async def get_tree(self, ref: str) -> dict[str, bytes]:
+        manifest: dict[str, str] = await self.get_json(ref)
+        blobs = await asyncio.gather(*(self.get_bytes(blob) for blob in manifest.values()))
+        return dict(zip(manifest, blobs, strict=True))
 
-    def put_tree(self, files: dict[str, bytes]) -> str:
-        return self.put_json({path: self.put_bytes(data) for path, data in sorted(files.items())})
 
-    def get_tree(self, ref: str) -> dict[str, bytes]:
-        manifest: dict[str, str] = self.get_json(ref)
-        return {path: self.get_bytes(blob) for path, blob in manifest.items()}
+def open_store(settings: Settings) -> ArtifactStore:
+    """The artifact store the settings name: S3 when COFOUNDER_ARTIFACTS is set, else a folder."""
+    if settings.artifacts is None:
+        return ArtifactStore.local(settings.artifacts_dir)
+    from cofounder.s3 import S3Blobs  # boto3 is only imported by stores that use it
+
+    return ArtifactStore(S3Blobs.from_url(settings.artifacts, settings.artifacts_endpoint_url))

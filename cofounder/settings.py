@@ -76,12 +76,21 @@ class Settings(BaseSettings):
     sandbox_memory_mb: int = 2048
     bwrap_path: str = "bwrap"
 
+    # Unset: a folder under the data dir. `s3://bucket/prefix` (with an endpoint for S3-compatible
+    # stores) lets workers on other machines read what this one wrote.
+    artifacts: str | None = None
+    artifacts_endpoint_url: str | None = None
+
     @model_validator(mode="after")
     def _check(self) -> Settings:
         for role in ("architect", "coder", "debugger", "reviewer"):
             model = self.model_for(role)  # type: ignore[arg-type]
             if model not in self.model_prices:
                 raise ValueError(f"COFOUNDER_MODEL_{role.upper()}={model!r} has no price")
+        if self.artifacts is not None and not self.artifacts.startswith("s3://"):
+            raise ValueError(
+                f"COFOUNDER_ARTIFACTS must be s3://bucket[/prefix], not {self.artifacts!r}"
+            )
         if self.environment == "production" and self.anthropic_api_key is None:
             raise ValueError("ANTHROPIC_API_KEY is required when COFOUNDER_ENVIRONMENT=production")
         return self

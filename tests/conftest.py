@@ -93,7 +93,7 @@ def settings(tmp_path: Path, offline_model: str) -> Settings:
 
 @pytest.fixture
 def store(settings: Settings) -> ArtifactStore:
-    return ArtifactStore(settings.artifacts_dir)
+    return ArtifactStore.local(settings.artifacts_dir)
 
 
 def _postgres_url() -> str | None:

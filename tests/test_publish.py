@@ -37,16 +37,18 @@ async def insert_build(sessions: Sessions, project: str = "demo") -> str:
     return await helpers.insert_build(sessions, project, goal="slugs", created_at=CREATED)
 
 
-def make_request(store: ArtifactStore, build_id: str, project: str = "demo") -> PublishRequest:
+async def make_request(
+    store: ArtifactStore, build_id: str, project: str = "demo"
+) -> PublishRequest:
     plan = {"title": "Slugkit", "summary": "A tiny slug library.", "steps": ["Write", "Test"]}
     return PublishRequest(
         build_id=build_id,
         project=project,
         goal="A small library that turns titles into URL slugs",
         title="Add slugkit",
-        plan_ref=store.put_json(plan),
-        workspace_ref=store.put_tree(FILES),
-        review_ref=store.put_json({"approved": True, "summary": "Small and well tested."}),
+        plan_ref=await store.put_json(plan),
+        workspace_ref=await store.put_tree(FILES),
+        review_ref=await store.put_json({"approved": True, "summary": "Small and well tested."}),
         test_summary="2 passed in 0.01s",
         attempts=2,
         cost=Usage(calls=4, input_tokens=1200, output_tokens=340, cost_micro_usd=12_345),
@@ -80,7 +82,7 @@ async def test_publish_opens_branch_commit_and_pull_request(
     settings: Settings, store: ArtifactStore, sessions: Sessions
 ) -> None:
     build_id = await insert_build(sessions)
-    ref = await publish(settings, store, sessions, make_request(store, build_id))
+    ref = await publish(settings, store, sessions, await make_request(store, build_id))
 
     remote = settings.git_remote("local", "demo")
     branch = f"cofounder/{build_id}"
@@ -124,7 +126,7 @@ async def test_publish_twice_changes_nothing(
     settings: Settings, store: ArtifactStore, sessions: Sessions
 ) -> None:
     build_id = await insert_build(sessions)
-    request = make_request(store, build_id)
+    request = await make_request(store, build_id)
     first = await publish(settings, store, sessions, request)
     second = await publish(settings, store, sessions, request)
     assert first == second
@@ -137,7 +139,7 @@ async def test_crash_between_push_and_row_is_recovered(
     settings: Settings, store: ArtifactStore, sessions: Sessions, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     build_id = await insert_build(sessions)
-    request = make_request(store, build_id)
+    request = await make_request(store, build_id)
 
     async def crash(*args: Any) -> PullRequestRef:
         raise RuntimeError("worker died after the push")
@@ -161,7 +163,7 @@ async def test_failed_push_leaves_nothing_and_is_retryable(
     settings: Settings, store: ArtifactStore, sessions: Sessions, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     build_id = await insert_build(sessions)
-    request = make_request(store, build_id)
+    request = await make_request(store, build_id)
 
     async def refused(*args: Any) -> str:
         raise gitrepo.GitFailed("remote: disk full")
@@ -185,7 +187,7 @@ async def test_retried_commit_is_byte_identical(
 ) -> None:
     # Lose the branch and the row (a crash before either was durable) and publish again.
     build_id = await insert_build(sessions)
-    request = make_request(store, build_id)
+    request = await make_request(store, build_id)
     first = await publish(settings, store, sessions, request)
     remote = settings.git_remote("local", "demo")
     git(remote, "update-ref", "-d", f"refs/heads/cofounder/{build_id}")
@@ -214,12 +216,14 @@ async def test_bad_input_and_missing_git_are_permanent(
 ) -> None:
     build_id = await insert_build(sessions)
     with pytest.raises(ApplicationError) as caught:
-        await publish(settings, store, sessions, make_request(store, build_id, project="../etc"))
+        await publish(
+            settings, store, sessions, await make_request(store, build_id, project="../etc")
+        )
     assert caught.value.type == "BadRequest" and caught.value.non_retryable
 
     monkeypatch.setenv("PATH", str(Path(settings.data_dir) / "no-bin"))
     with pytest.raises(ApplicationError) as caught:
-        await publish(settings, store, sessions, make_request(store, build_id))
+        await publish(settings, store, sessions, await make_request(store, build_id))
     assert caught.value.type == "GitUnavailable" and caught.value.non_retryable
     assert await pull_requests(sessions, build_id) == 0
 
@@ -229,8 +233,8 @@ async def test_files_cannot_write_into_git_or_escape(
 ) -> None:
     for bad in (".git/config", "../outside.txt"):
         build_id = await insert_build(sessions)
-        request = make_request(store, build_id).model_copy(
-            update={"workspace_ref": store.put_tree({bad: b"x"})}
+        request = (await make_request(store, build_id)).model_copy(
+            update={"workspace_ref": await store.put_tree({bad: b"x"})}
         )
         with pytest.raises(ApplicationError) as refused:
             await publish(settings, store, sessions, request)
@@ -246,10 +250,13 @@ async def test_two_owners_with_a_project_of_the_same_name_never_share_a_remote(
         settings,
         store,
         sessions,
-        make_request(store, alice).model_copy(update={"owner": "user_alice"}),
+        (await make_request(store, alice)).model_copy(update={"owner": "user_alice"}),
     )
     await publish(
-        settings, store, sessions, make_request(store, bob).model_copy(update={"owner": "user_bob"})
+        settings,
+        store,
+        sessions,
+        (await make_request(store, bob)).model_copy(update={"owner": "user_bob"}),
     )
 
     alice_remote = settings.git_remote("user_alice", "demo")
@@ -262,7 +269,9 @@ async def test_two_owners_with_a_project_of_the_same_name_never_share_a_remote(
 async def test_an_owner_id_that_is_not_a_folder_name_is_refused(
     settings: Settings, store: ArtifactStore, sessions: Sessions, owner: str
 ) -> None:
-    request = make_request(store, await insert_build(sessions)).model_copy(update={"owner": owner})
+    request = (await make_request(store, await insert_build(sessions))).model_copy(
+        update={"owner": owner}
+    )
     with pytest.raises(ApplicationError) as raised:
         await publish(settings, store, sessions, request)
     assert (raised.value.type, raised.value.non_retryable) == ("BadRequest", True)

@@ -33,7 +33,9 @@ FAILING = "def test_ok():\n    assert True\n\ndef test_broken():\n    assert 1 =
 async def run(
     settings: Settings, store: ArtifactStore, files: dict[str, str], **activity_kwargs: Any
 ) -> payloads.TestReport:
-    ref = store.put_tree({path: textwrap.dedent(text).encode() for path, text in files.items()})
+    ref = await store.put_tree(
+        {path: textwrap.dedent(text).encode() for path, text in files.items()}
+    )
     activities = SandboxActivities(settings, store, **activity_kwargs)
     request = payloads.TestRequest(build_id="b1", workspace_ref=ref)
     return await ActivityEnvironment().run(activities.run_tests, request)
@@ -89,7 +91,7 @@ async def test_passing_and_failing_projects(settings: Settings, store: ArtifactS
         2,
         0,
     )
-    assert "2 passed" in store.get_text(green.log_ref)
+    assert b"2 passed" in await store.get_bytes(green.log_ref)
 
     red = await run(settings, store, {"test_b.py": FAILING})
     assert (red.passed, red.exit_code, red.passed_count, red.failed_count) == (False, 1, 1, 1)
@@ -145,7 +147,7 @@ async def test_host_secrets_are_invisible(
     """
     report = await run(settings, store, {"test_env.py": test})
     assert report.passed and report.passed_count == 2, report.summary
-    assert secret not in store.get_text(report.log_ref)
+    assert secret.encode() not in await store.get_bytes(report.log_ref)
 
 
 async def test_filesystem_is_read_only_outside_workspace(
@@ -252,7 +254,7 @@ async def test_output_cap_truncates_and_stops_a_flood(
     assert report.truncated and not report.passed and not report.timed_out
     assert report.exit_code == -9  # stopped, not finished
     assert time.monotonic() - started < 20
-    log = store.get_bytes(report.log_ref)
+    log = await store.get_bytes(report.log_ref)
     assert 20_000 < len(log) < 20_000 + 20_000 and b"output truncated" in log
 
 
@@ -307,7 +309,7 @@ async def test_cancel_kills_the_sandbox(settings: Settings, store: ArtifactStore
         def test_hangs():
             subprocess.run(["sleep", "{marker}"])
     """
-    ref = store.put_tree({"test_c.py": textwrap.dedent(test).encode()})
+    ref = await store.put_tree({"test_c.py": textwrap.dedent(test).encode()})
     env = ActivityEnvironment()
     activities = SandboxActivities(settings, store)
     task = asyncio.create_task(

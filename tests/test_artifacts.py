@@ -1,0 +1,120 @@
+"""The artifact store on both backends: a local folder, and S3 through boto3 against moto's
+server (S3's HTTP API, locally). A demo build runs with its artifacts in S3 only."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import boto3
+import pytest
+import pytest_asyncio
+from moto.server import ThreadedMotoServer
+from temporalio.testing import WorkflowEnvironment
+
+from cofounder.artifacts import ArtifactNotFound, ArtifactStore, BadReference, open_store
+from cofounder.payloads import BuildStatus
+from cofounder.settings import Settings
+from tests.conftest import free_port
+from tests.helpers import start_build
+from worker import running_worker
+
+TREE = {"pkg/__init__.py": b"", "pkg/core.py": b"VALUE = 1\n", "README.md": b"# hi\n"}
+
+
+@pytest.fixture(scope="module")
+def s3_endpoint() -> Iterator[str]:
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=free_port(), verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield f"http://{host}:{port}"
+    server.stop()
+
+
+@pytest.fixture
+def aws(monkeypatch: pytest.MonkeyPatch) -> None:
+    # boto3's own credential chain, with values the local server accepts.
+    for name, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }.items():
+        monkeypatch.setenv(name, value)
+
+
+@pytest.fixture
+def bucket(s3_endpoint: str, aws: None) -> str:
+    name = f"artifacts-{uuid.uuid4().hex[:8]}"
+    boto3.client("s3", endpoint_url=s3_endpoint).create_bucket(Bucket=name)
+    return name
+
+
+def keys(endpoint: str, bucket: str) -> list[str]:
+    listing = boto3.client("s3", endpoint_url=endpoint).list_objects_v2(Bucket=bucket)
+    return sorted(item["Key"] for item in listing.get("Contents", []))
+
+
+@pytest_asyncio.fixture(params=["folder", "s3"])
+async def any_store(
+    request: pytest.FixtureRequest, settings: Settings, s3_endpoint: str
+) -> AsyncIterator[ArtifactStore]:
+    if request.param == "folder":
+        yield open_store(settings)
+        return
+    name = request.getfixturevalue("bucket")
+    yield open_store(
+        settings.model_copy(
+            update={"artifacts": f"s3://{name}/builds", "artifacts_endpoint_url": s3_endpoint}
+        )
+    )
+
+
+async def test_round_trips_and_refusals(any_store: ArtifactStore) -> None:
+    ref = await any_store.put_bytes(b"log line\n")
+    assert await any_store.get_bytes(ref) == b"log line\n"
+    assert await any_store.put_bytes(b"log line\n") == ref  # content-addressed
+    assert await any_store.get_json(await any_store.put_json({"b": 1, "a": [2]})) == {
+        "a": [2],
+        "b": 1,
+    }
+    assert await any_store.get_tree(await any_store.put_tree(TREE)) == TREE
+    with pytest.raises(ArtifactNotFound):
+        await any_store.get_bytes("sha256:" + "0" * 64)
+    with pytest.raises(BadReference):
+        await any_store.get_bytes("sha256:../../etc/passwd")
+
+
+async def test_s3_keeps_one_object_per_content_under_the_prefix(
+    settings: Settings, s3_endpoint: str, bucket: str
+) -> None:
+    store = open_store(
+        settings.model_copy(
+            update={"artifacts": f"s3://{bucket}/team/a", "artifacts_endpoint_url": s3_endpoint}
+        )
+    )
+    await asyncio.gather(*(store.put_tree(TREE) for _ in range(3)))
+    stored = keys(s3_endpoint, bucket)
+    assert len(stored) == len(TREE) + 1  # three blobs and one manifest, whatever the repeats
+    assert all(key.startswith("team/a/") for key in stored)
+
+
+def test_only_an_s3_url_names_another_store() -> None:
+    with pytest.raises(ValueError, match="s3://bucket"):
+        Settings(artifacts="/srv/artifacts", _env_file=None)  # type: ignore[call-arg]
+
+
+@pytest.mark.slow
+async def test_a_demo_build_keeps_its_artifacts_in_s3_only(
+    env: WorkflowEnvironment, settings: Settings, sessions: Any, s3_endpoint: str, bucket: str
+) -> None:
+    on_s3 = settings.model_copy(
+        update={"artifacts": f"s3://{bucket}/a", "artifacts_endpoint_url": s3_endpoint}
+    )
+    async with running_worker(env.client, on_s3):
+        handle = await start_build(env.client, on_s3, sessions)
+        view = await handle.result()
+    assert view.status == BuildStatus.SUCCEEDED
+    assert len(keys(s3_endpoint, bucket)) > 10  # plans, workspaces, logs, transcripts
+    assert not settings.artifacts_dir.exists()  # nothing landed on this worker's disk
