@@ -2,7 +2,8 @@
 
 A call's key is derived from the activity's identity (workflow id, run id, activity id), the turn
 and the exact request body, so it is stable across the activity's retries. The response is written
-to the journal (one file per key, atomically) right after the call and before the ledger row:
+to the journal (one entry per key, whole, in the artifact store's folder or bucket, so every worker
+sees it) right after the call and before the ledger row:
 a retry after a crash reuses it instead of calling the model again, and the ledger ignores the
 repeated key. A response that failed validation is marked rejected, so the retry asks again under
 a new key (a new call, billed as such) instead of replaying the bad answer forever; after
@@ -15,10 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from collections.abc import Awaitable, Callable
-from pathlib import Path
 from typing import Any
 
 import structlog
@@ -33,7 +31,7 @@ from activities.errors import (
     UnusableModelOutput,
 )
 from activities.ledger import record_call
-from cofounder.artifacts import ArtifactStore
+from cofounder.artifacts import ArtifactNotFound, ArtifactStore, Blobs
 from cofounder.payloads import Usage
 from cofounder.settings import ModelPrice
 
@@ -74,42 +72,39 @@ def usage_of(message: Message, price: ModelPrice) -> Usage:
 
 
 class CallJournal:
-    """One small JSON file per call key under `root`: `{"response": ..., "rejected": bool}`."""
+    """One small JSON entry per call key, `{"response": ..., "rejected": bool}`, kept beside the
+    artifacts (`calls/<key>.json` in the folder or the S3 bucket): any worker finds what another
+    was answered, and a database outage cannot lose an answer already paid for."""
 
-    def __init__(self, root: Path) -> None:
-        self.root = root
+    def __init__(self, blobs: Blobs) -> None:
+        self.blobs = blobs
 
-    def _path(self, key: str) -> Path:
+    @staticmethod
+    def _key(key: str) -> str:
         if len(key) < 16 or not all(c in "0123456789abcdef-" for c in key):
             raise ValueError(f"not a call key: {key!r}")
-        return self.root / key[:2] / f"{key}.json"
+        return f"calls/{key[:2]}/{key}.json"
 
-    def get(self, key: str) -> dict[str, Any] | None:
+    async def get(self, key: str) -> dict[str, Any] | None:
         try:
-            entry: dict[str, Any] = json.loads(self._path(key).read_text())
-        except FileNotFoundError:
+            entry: dict[str, Any] = json.loads(await self.blobs.read(self._key(key)))
+        except ArtifactNotFound:
             return None
         return entry
 
-    def put(self, key: str, response: dict[str, Any], *, rejected: bool = False) -> None:
-        path = self._path(key)
-        path.parent.mkdir(parents=True, exist_ok=True)
+    async def put(self, key: str, response: dict[str, Any], *, rejected: bool = False) -> None:
         data = json.dumps({"response": response, "rejected": rejected}, sort_keys=True)
-        # Write then rename: a crash mid-write must not leave a truncated entry under the key.
-        fd, tmp = tempfile.mkstemp(dir=path.parent)
-        with os.fdopen(fd, "w") as f:
-            f.write(data)
-        os.replace(tmp, path)
+        await self.blobs.write(self._key(key), data.encode())  # whole or not at all
 
-    def reject(self, key: str) -> None:
+    async def reject(self, key: str) -> None:
         """Mark the answer at `key` unusable, so the next attempt asks the model again."""
-        entry = self.get(key)
-        self.put(key, entry["response"] if entry is not None else {}, rejected=True)
+        entry = await self.get(key)
+        await self.put(key, entry["response"] if entry is not None else {}, rejected=True)
 
-    def usable_key(self, key: str) -> str:
+    async def usable_key(self, key: str) -> str:
         """The first key in `key`'s chain whose entry is missing or usable (not rejected)."""
         candidate, generation = key, 0
-        while (entry := self.get(candidate)) is not None and entry["rejected"]:
+        while (entry := await self.get(candidate)) is not None and entry["rejected"]:
             generation += 1
             candidate = f"{key}-{generation}"
         return candidate
@@ -124,10 +119,8 @@ def answers_so_far(key: str) -> int:
 class JournaledCalls:
     """Makes model calls through the journal and records one ledger row per call."""
 
-    def __init__(
-        self, root: Path, store: ArtifactStore, sessions: async_sessionmaker[AsyncSession]
-    ) -> None:
-        self.journal = CallJournal(root)
+    def __init__(self, store: ArtifactStore, sessions: async_sessionmaker[AsyncSession]) -> None:
+        self.journal = CallJournal(store.blobs)
         self.store = store
         self.sessions = sessions
 
@@ -143,17 +136,17 @@ class JournaledCalls:
     ) -> tuple[Message, str, Usage]:
         """The response for `body` (from the journal, or from `create()`), its key and usage."""
         model = str(body["model"])
-        key = self.journal.usable_key(call_key(turn, body))
+        key = await self.journal.usable_key(call_key(turn, body))
         logger = log.bind(build_id=build_id, role=role, model=model, turn=turn, call=key[:16])
-        entry = self.journal.get(key)
+        entry = await self.journal.get(key)
         if entry is None:
             try:
                 message = await create()
             except MalformedResponse as err:
                 logger.warning("malformed model response", reason=str(err))
-                raise self.reject(key, err) from None
+                raise await self.reject(key, err) from None
             response = message.model_dump(mode="json")
-            self.journal.put(key, response)
+            await self.journal.put(key, response)
             transcript = await self.store.put_json({"request": body, "response": response})
             logger = logger.bind(transcript_ref=transcript)
         else:
@@ -178,10 +171,10 @@ class JournaledCalls:
         )
         return message, key, usage
 
-    def reject(self, key: str, problem: InvalidModelOutput) -> CofounderError:
+    async def reject(self, key: str, problem: InvalidModelOutput) -> CofounderError:
         """Mark the answer at `key` unusable; the error to raise: a retry asks again, until the
         request has had MAX_UNUSABLE_ANSWERS answers, then the build fails with `problem`."""
-        self.journal.reject(key)
+        await self.journal.reject(key)
         answers = answers_so_far(key)
         if answers < MAX_UNUSABLE_ANSWERS:
             return problem

@@ -147,7 +147,7 @@ class LlmActivities:
         self.settings = settings
         self.store = store
         self.sessions = sessions
-        self.calls = JournaledCalls(settings.data_dir.resolve() / "llm-calls", store, sessions)
+        self.calls = JournaledCalls(store, sessions)
 
     @activity.defn
     @activity_boundary
@@ -186,9 +186,9 @@ class LlmActivities:
                 {"role": "user", "content": [write_file(call, files) for call in calls]}
             )
         else:
-            return self._coder_failed(first_key, f"did not finish within {CODER_MAX_TURNS} turns")
+            await self._coder_failed(first_key, f"did not finish within {CODER_MAX_TURNS} turns")
         if not files:
-            return self._coder_failed(first_key, "wrote no files")
+            await self._coder_failed(first_key, "wrote no files")
         return CodeResult(
             workspace_ref=await self.store.put_tree(files), files=sorted(files), usage=usage
         )
@@ -220,9 +220,9 @@ class LlmActivities:
             usage=usage,
         )
 
-    def _coder_failed(self, first_key: str, problem: str) -> NoReturn:
+    async def _coder_failed(self, first_key: str, problem: str) -> NoReturn:
         # Start the conversation afresh on retry rather than replaying the same dead end.
-        raise self.calls.reject(first_key, InvalidModelOutput(f"the coder {problem}"))
+        raise await self.calls.reject(first_key, InvalidModelOutput(f"the coder {problem}"))
 
     async def _log(self, log_ref: str) -> str:
         # Test output is whatever the code printed; never let a stray byte fail the activity.
@@ -250,7 +250,7 @@ class LlmActivities:
             log.warning("invalid model output", build_id=build_id, role=role, reason=reason)
             problem = InvalidModelOutput(f"the {role}'s {tool} input was invalid: {reason}")
             # The retry asks again instead of replaying this answer.
-            raise self.calls.reject(key, problem) from None
+            raise await self.calls.reject(key, problem) from None
 
     async def _call(
         self,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import os
 import time
@@ -16,6 +17,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowHandle, WorkflowHistory
+from temporalio.testing import ActivityEnvironment
 
 from cofounder.db import Build, LedgerEntry, Project, PullRequest
 from cofounder.db.models import utcnow
@@ -185,3 +187,15 @@ async def workflows_on(client: Client, task_queue: str, expect: int) -> list[Any
             break
         await asyncio.sleep(0.1)
     return found
+
+
+def env_for(build_id: str, activity_id: str) -> ActivityEnvironment:
+    """An activity environment whose info looks like one activity of the build's workflow."""
+    env = ActivityEnvironment()
+    env.info = dataclasses.replace(
+        env.info,
+        workflow_id=f"build-{build_id}",
+        workflow_run_id="run-1",
+        activity_id=activity_id,
+    )
+    return env

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -14,11 +15,12 @@ import pytest_asyncio
 from moto.server import ThreadedMotoServer
 from temporalio.testing import WorkflowEnvironment
 
+from activities.llm import LlmActivities, make_anthropic_client
 from cofounder.artifacts import ArtifactNotFound, ArtifactStore, BadReference, open_store
-from cofounder.payloads import BuildStatus
+from cofounder.payloads import BuildStatus, PlanRequest
 from cofounder.settings import Settings
 from tests.conftest import free_port
-from tests.helpers import start_build
+from tests.helpers import env_for, insert_build, model_stats, side_effects, start_build
 from worker import running_worker
 
 TREE = {"pkg/__init__.py": b"", "pkg/core.py": b"VALUE = 1\n", "README.md": b"# hi\n"}
@@ -118,3 +120,23 @@ async def test_a_demo_build_keeps_its_artifacts_in_s3_only(
     assert view.status == BuildStatus.SUCCEEDED
     assert len(keys(s3_endpoint, bucket)) > 10  # plans, workspaces, logs, transcripts
     assert not settings.artifacts_dir.exists()  # nothing landed on this worker's disk
+
+
+async def test_a_retry_on_another_machine_reuses_the_answer_from_the_shared_store(
+    settings: Settings, sessions: Any, s3_endpoint: str, bucket: str, tmp_path: Path
+) -> None:
+    shared = {"artifacts": f"s3://{bucket}/a", "artifacts_endpoint_url": s3_endpoint}
+    machines = [
+        settings.model_copy(update={**shared, "data_dir": tmp_path / name}) for name in "ab"
+    ]
+    build_id = await insert_build(sessions)
+    request = PlanRequest(build_id=build_id, project="demo", goal="slugs")
+    first, second = (
+        LlmActivities(make_anthropic_client(m), m, open_store(m), sessions) for m in machines
+    )
+    planned = await env_for(build_id, "plan").run(first.plan, request)
+    retried = await env_for(build_id, "plan").run(second.plan, request)  # same activity, retried
+
+    assert retried == planned
+    stats = model_stats(str(settings.model_base_url))
+    assert (stats["requests"], (await side_effects(sessions, build_id))["ledger_rows"]) == (1, 1)

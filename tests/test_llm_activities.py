@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import subprocess
 import sys
 from datetime import timedelta
@@ -17,7 +16,6 @@ from pydantic import SecretStr
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.exceptions import ApplicationError
-from temporalio.testing import ActivityEnvironment
 
 import activities.journal
 import activities.llm
@@ -36,7 +34,7 @@ from cofounder.payloads import (
 )
 from cofounder.settings import Settings
 from tests.conftest import free_port
-from tests.helpers import inject_faults, insert_build, model_stats
+from tests.helpers import env_for, inject_faults, insert_build, model_stats
 
 GOAL = "turn blog post titles into URL slugs"
 SECRET = "sk-ant-test-secret-0123456789"
@@ -53,18 +51,6 @@ async def build_id(sessions: Sessions) -> str:
 @pytest.fixture
 def llm(settings: Settings, store: ArtifactStore, sessions: Sessions) -> LlmActivities:
     return LlmActivities(make_anthropic_client(settings), settings, store, sessions)
-
-
-def env_for(build_id: str, activity_id: str) -> ActivityEnvironment:
-    """An activity environment whose info looks like one activity of the build's workflow."""
-    env = ActivityEnvironment()
-    env.info = dataclasses.replace(
-        env.info,
-        workflow_id=f"build-{build_id}",
-        workflow_run_id="run-1",
-        activity_id=activity_id,
-    )
-    return env
 
 
 async def ledger(sessions: Sessions, build_id: str) -> list[LedgerEntry]:
