@@ -105,9 +105,11 @@ def limit_args(settings: Settings, max_processes: int) -> list[str]:
     them (a preexec_fn would run Python in a forked child of a multi-threaded worker)."""
     cpu = math.ceil(settings.sandbox_timeout_seconds) + 1
     memory = settings.sandbox_memory_mb * 1024 * 1024
+    file_size = settings.sandbox_file_size_mb * 1024 * 1024
     return [
         "prlimit",
         f"--as={memory}",
+        f"--fsize={file_size}",
         f"--cpu={cpu}:{cpu + 1}",
         f"--nproc={max_processes}",
         "--core=0",

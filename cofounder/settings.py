@@ -74,6 +74,8 @@ class Settings(BaseSettings):
     sandbox_timeout_seconds: float = 120.0
     sandbox_output_limit_bytes: int = 1_000_000
     sandbox_memory_mb: int = 2048
+    # No single file written in the sandbox grows past this: a runaway writer cannot fill the disk.
+    sandbox_file_size_mb: int = 1024
     bwrap_path: str = "bwrap"
 
     # Unset: a folder under the data dir. `s3://bucket/prefix` (with an endpoint for S3-compatible

@@ -200,6 +200,25 @@ async def test_memory_limit(settings: Settings, store: ArtifactStore) -> None:
     assert report.passed and report.passed_count == 1, report.summary
 
 
+async def test_file_size_limit_stops_a_runaway_writer(
+    settings: Settings, store: ArtifactStore
+) -> None:
+    test = """
+        def test_fill_the_disk():
+            with open("huge.bin", "wb") as f:
+                for _ in range(1024):  # 1 GiB, in 1 MiB writes
+                    f.write(b"x" * (1024 * 1024))
+    """
+    limited = with_settings(settings, sandbox_file_size_mb=8)
+    report = await run(limited, store, {"test_f.py": test})
+    # Python ignores SIGXFSZ, so the write past the limit fails with EFBIG inside the test.
+    assert (report.passed, report.failed_count) == (False, 1), report.summary
+    assert b"File too large" in await store.get_bytes(report.log_ref)
+    # The sandbox is still usable afterwards: the limit stopped one process, not the worker.
+    after = await run(limited, store, {"test_ok.py": "def test_ok():\n    assert True\n"})
+    assert after.passed, after.summary
+
+
 @pytest.mark.skipif(os.geteuid() != 0, reason="RLIMIT_NPROC only binds a real host uid (root)")
 async def test_process_limit(settings: Settings, store: ArtifactStore) -> None:
     test = """
