@@ -48,10 +48,15 @@ class Processes:
         host, port = self.settings.temporal_address.split(":")
         deadline = time.monotonic() + 30
         while not port_open(host, int(port)):
-            assert child.poll() is None, "the dev server exited; see temporal.log"
-            assert time.monotonic() < deadline, "the dev server did not start"
+            assert child.poll() is None, f"the dev server exited:\n{self.log_tail('temporal')}"
+            assert time.monotonic() < deadline, f"no dev server:\n{self.log_tail('temporal')}"
             time.sleep(0.1)
         return child
+
+    def log_tail(self, name: str, lines: int = 30) -> str:
+        """The end of a child's log, for a failure message (CI keeps no files)."""
+        text = (self.logs / f"{name}.log").read_text(errors="replace")
+        return "\n".join(text.splitlines()[-lines:])
 
     def worker(self) -> subprocess.Popen[bytes]:
         return self.spawn("worker", [sys.executable, "-m", "cofounder", "worker"])

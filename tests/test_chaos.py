@@ -133,7 +133,13 @@ async def test_builds_survive_repeated_worker_kills_and_a_server_restart(
         await chaos.new_worker()
     log.info("chaos done", seed=SEED, kills=chaos.landed)
 
-    views: list[BuildView] = await asyncio.wait_for(results, CHAOS_DEADLINE)
+    try:
+        views: list[BuildView] = await asyncio.wait_for(results, CHAOS_DEADLINE)
+    except Exception:  # a failed or stuck build: say what the chaos did and what it logged
+        pytest.fail(
+            f"builds did not finish; kills {chaos.landed}; the last worker's log:\n"
+            f"{processes.log_tail('worker')}"
+        )
     assert [view.status for view in views] == [BuildStatus.SUCCEEDED] * BUILDS
     landed = chaos.landed
     assert len(landed) >= min(6, KILLS) and {"sandbox", "model"} <= set(landed), landed
