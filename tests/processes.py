@@ -27,13 +27,16 @@ class Processes:
         self.logs = logs
         self.children: list[subprocess.Popen[bytes]] = []
 
-    def spawn(self, name: str, command: list[str]) -> subprocess.Popen[bytes]:
+    def spawn(
+        self, name: str, command: list[str], env: dict[str, str] | None = None
+    ) -> subprocess.Popen[bytes]:
         env = {
             **os.environ,
             "COFOUNDER_DATA_DIR": str(self.settings.data_dir),
             "TEMPORAL_ADDRESS": self.settings.temporal_address,
             "COFOUNDER_TASK_QUEUE": self.settings.task_queue,
             "ANTHROPIC_BASE_URL": str(self.settings.anthropic_base_url),
+            **(env or {}),
         }
         with open(self.logs / f"{name}.log", "ab") as log:
             child = subprocess.Popen(
@@ -58,8 +61,11 @@ class Processes:
         text = (self.logs / f"{name}.log").read_text(errors="replace")
         return "\n".join(text.splitlines()[-lines:])
 
-    def worker(self) -> subprocess.Popen[bytes]:
-        return self.spawn("worker", [sys.executable, "-m", "cofounder", "worker"])
+    def worker(
+        self, name: str = "worker", env: dict[str, str] | None = None
+    ) -> subprocess.Popen[bytes]:
+        """A worker process; `env` adds to (or overrides) the test's settings."""
+        return self.spawn(name, [sys.executable, "-m", "cofounder", "worker"], env)
 
     def kill_all(self) -> None:
         for child in self.children:

@@ -4,53 +4,23 @@ server (S3's HTTP API, locally). A demo build runs with its artifacts in S3 only
 from __future__ import annotations
 
 import asyncio
-import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import boto3
 import pytest
 import pytest_asyncio
-from moto.server import ThreadedMotoServer
 from temporalio.testing import WorkflowEnvironment
 
 from activities.llm import LlmActivities, make_anthropic_client
 from cofounder.artifacts import ArtifactNotFound, ArtifactStore, BadReference, open_store
 from cofounder.payloads import BuildStatus, PlanRequest
 from cofounder.settings import Settings
-from tests.conftest import free_port
 from tests.helpers import env_for, insert_build, model_stats, side_effects, start_build
 from worker import running_worker
 
 TREE = {"pkg/__init__.py": b"", "pkg/core.py": b"VALUE = 1\n", "README.md": b"# hi\n"}
-
-
-@pytest.fixture(scope="module")
-def s3_endpoint() -> Iterator[str]:
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=free_port(), verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
-    server.stop()
-
-
-@pytest.fixture
-def aws(monkeypatch: pytest.MonkeyPatch) -> None:
-    # boto3's own credential chain, with values the local server accepts.
-    for name, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": "us-east-1",
-    }.items():
-        monkeypatch.setenv(name, value)
-
-
-@pytest.fixture
-def bucket(s3_endpoint: str, aws: None) -> str:
-    name = f"artifacts-{uuid.uuid4().hex[:8]}"
-    boto3.client("s3", endpoint_url=s3_endpoint).create_bucket(Bucket=name)
-    return name
 
 
 def keys(endpoint: str, bucket: str) -> list[str]:
