@@ -119,14 +119,13 @@ def answers_so_far(key: str) -> int:
 class JournaledCalls:
     """Makes model calls through the journal and records one ledger row per call."""
 
-    def __init__(self, store: ArtifactStore, sessions: async_sessionmaker[AsyncSession]) -> None:
-        self.journal = CallJournal(store.blobs)
-        self.store = store
+    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
         self.sessions = sessions
 
     async def call(
         self,
         *,
+        store: ArtifactStore,
         build_id: str,
         role: str,
         turn: int,
@@ -134,20 +133,22 @@ class JournaledCalls:
         price: ModelPrice,
         create: Callable[[], Awaitable[Message]],
     ) -> tuple[Message, str, Usage]:
-        """The response for `body` (from the journal, or from `create()`), its key and usage."""
+        """The response for `body` (from the journal in the build owner's `store`, or from
+        `create()`), its key and usage."""
+        journal = CallJournal(store.blobs)
         model = str(body["model"])
-        key = await self.journal.usable_key(call_key(turn, body))
+        key = await journal.usable_key(call_key(turn, body))
         logger = log.bind(build_id=build_id, role=role, model=model, turn=turn, call=key[:16])
-        entry = await self.journal.get(key)
+        entry = await journal.get(key)
         if entry is None:
             try:
                 message = await create()
             except MalformedResponse as err:
                 logger.warning("malformed model response", reason=str(err))
-                raise await self.reject(key, err) from None
+                raise await self.reject(store, key, err) from None
             response = message.model_dump(mode="json")
-            await self.journal.put(key, response)
-            transcript = await self.store.put_json({"request": body, "response": response})
+            await journal.put(key, response)
+            transcript = await store.put_json({"request": body, "response": response})
             logger = logger.bind(transcript_ref=transcript)
         else:
             message = Message.model_validate(entry["response"])
@@ -171,10 +172,12 @@ class JournaledCalls:
         )
         return message, key, usage
 
-    async def reject(self, key: str, problem: InvalidModelOutput) -> CofounderError:
+    async def reject(
+        self, store: ArtifactStore, key: str, problem: InvalidModelOutput
+    ) -> CofounderError:
         """Mark the answer at `key` unusable; the error to raise: a retry asks again, until the
         request has had MAX_UNUSABLE_ANSWERS answers, then the build fails with `problem`."""
-        await self.journal.reject(key)
+        await CallJournal(store.blobs).reject(key)
         answers = answers_so_far(key)
         if answers < MAX_UNUSABLE_ANSWERS:
             return problem

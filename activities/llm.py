@@ -147,15 +147,16 @@ class LlmActivities:
         self.settings = settings
         self.store = store
         self.sessions = sessions
-        self.calls = JournaledCalls(store, sessions)
+        self.calls = JournaledCalls(sessions)
 
     @activity.defn
     @activity_boundary
     async def plan(self, request: PlanRequest) -> PlanResult:
+        store = self.store.for_owner(request.owner)
         prompt = f"Goal: {request.goal}\nProject: {request.project}\n\nPlan this build."
-        plan, usage = await self._forced("architect", request.build_id, prompt, PlanOutput)
+        plan, usage = await self._forced(store, "architect", request.build_id, prompt, PlanOutput)
         return PlanResult(
-            plan_ref=await self.store.put_json(plan.model_dump()),
+            plan_ref=await store.put_json(plan.model_dump()),
             title=plan.title,
             summary=shorten(plan.summary),
             files=plan.files,
@@ -165,15 +166,16 @@ class LlmActivities:
     @activity.defn
     @activity_boundary
     async def write_code(self, request: CodeRequest) -> CodeResult:
-        files = await self.store.get_tree(request.workspace_ref) if request.workspace_ref else {}
-        prompt = await self._context(request.goal, request.plan_ref, files)
+        store = self.store.for_owner(request.owner)
+        files = await store.get_tree(request.workspace_ref) if request.workspace_ref else {}
+        prompt = await self._context(store, request.goal, request.plan_ref, files)
         if request.diagnosis_ref:
-            diagnosis = await self.store.get_json(request.diagnosis_ref)
+            diagnosis = await store.get_json(request.diagnosis_ref)
             prompt += f"\n\n{DIAGNOSIS_HEADING}\n{diagnosis['summary']}\n\nFix: {diagnosis['fix']}"
         messages: list[dict[str, Any]] = [{"role": "user", "content": prompt}]
         usage, first_key = Usage(), ""
         for turn in range(CODER_MAX_TURNS):
-            message, key, used = await self._call("coder", request.build_id, turn, messages)
+            message, key, used = await self._call(store, "coder", request.build_id, turn, messages)
             usage, first_key = usage + used, first_key or key
             calls = [block for block in message.content if isinstance(block, ToolUseBlock)]
             content = [
@@ -186,22 +188,27 @@ class LlmActivities:
                 {"role": "user", "content": [write_file(call, files) for call in calls]}
             )
         else:
-            await self._coder_failed(first_key, f"did not finish within {CODER_MAX_TURNS} turns")
+            await self._coder_failed(
+                store, first_key, f"did not finish within {CODER_MAX_TURNS} turns"
+            )
         if not files:
-            await self._coder_failed(first_key, "wrote no files")
+            await self._coder_failed(store, first_key, "wrote no files")
         return CodeResult(
-            workspace_ref=await self.store.put_tree(files), files=sorted(files), usage=usage
+            workspace_ref=await store.put_tree(files), files=sorted(files), usage=usage
         )
 
     @activity.defn
     @activity_boundary
     async def debug(self, request: DebugRequest) -> DebugResult:
-        files = await self.store.get_tree(request.workspace_ref)
-        prompt = await self._context(request.goal, request.plan_ref, files)
-        prompt += f"\n\nFailing test log:\n{tail(await self._log(request.log_ref))}"
-        diagnosis, usage = await self._forced("debugger", request.build_id, prompt, DiagnosisOutput)
+        store = self.store.for_owner(request.owner)
+        files = await store.get_tree(request.workspace_ref)
+        prompt = await self._context(store, request.goal, request.plan_ref, files)
+        prompt += f"\n\nFailing test log:\n{tail(await self._log(store, request.log_ref))}"
+        diagnosis, usage = await self._forced(
+            store, "debugger", request.build_id, prompt, DiagnosisOutput
+        )
         return DebugResult(
-            diagnosis_ref=await self.store.put_json(diagnosis.model_dump()),
+            diagnosis_ref=await store.put_json(diagnosis.model_dump()),
             summary=shorten(diagnosis.summary),
             usage=usage,
         )
@@ -209,37 +216,43 @@ class LlmActivities:
     @activity.defn
     @activity_boundary
     async def review(self, request: ReviewRequest) -> ReviewResult:
-        files = await self.store.get_tree(request.workspace_ref)
-        prompt = await self._context(request.goal, request.plan_ref, files)
-        prompt += f"\n\nTest log:\n{tail(await self._log(request.log_ref))}"
-        review, usage = await self._forced("reviewer", request.build_id, prompt, ReviewOutput)
+        store = self.store.for_owner(request.owner)
+        files = await store.get_tree(request.workspace_ref)
+        prompt = await self._context(store, request.goal, request.plan_ref, files)
+        prompt += f"\n\nTest log:\n{tail(await self._log(store, request.log_ref))}"
+        review, usage = await self._forced(
+            store, "reviewer", request.build_id, prompt, ReviewOutput
+        )
         return ReviewResult(
             approved=review.approved,
             summary=shorten(review.summary),
-            review_ref=await self.store.put_json(review.model_dump()),
+            review_ref=await store.put_json(review.model_dump()),
             usage=usage,
         )
 
-    async def _coder_failed(self, first_key: str, problem: str) -> NoReturn:
+    async def _coder_failed(self, store: ArtifactStore, first_key: str, problem: str) -> NoReturn:
         # Start the conversation afresh on retry rather than replaying the same dead end.
-        raise await self.calls.reject(first_key, InvalidModelOutput(f"the coder {problem}"))
+        failure = InvalidModelOutput(f"the coder {problem}")
+        raise await self.calls.reject(store, first_key, failure)
 
-    async def _log(self, log_ref: str) -> str:
+    async def _log(self, store: ArtifactStore, log_ref: str) -> str:
         # Test output is whatever the code printed; never let a stray byte fail the activity.
-        return (await self.store.get_bytes(log_ref)).decode("utf-8", errors="replace")
+        return (await store.get_bytes(log_ref)).decode("utf-8", errors="replace")
 
-    async def _context(self, goal: str, plan_ref: str, files: dict[str, bytes]) -> str:
-        plan = render_plan(await self.store.get_json(plan_ref))
+    async def _context(
+        self, store: ArtifactStore, goal: str, plan_ref: str, files: dict[str, bytes]
+    ) -> str:
+        plan = render_plan(await store.get_json(plan_ref))
         return f"Goal: {goal}\n\nPlan:\n{plan}\n\nCurrent workspace files:\n{render_files(files)}"
 
     async def _forced(
-        self, role: Role, build_id: str, prompt: str, output: type[Output]
+        self, store: ArtifactStore, role: Role, build_id: str, prompt: str, output: type[Output]
     ) -> tuple[Output, Usage]:
         """One call that must answer with the role's tool; its input validated as `output`."""
         tool = TOOLS[role]["name"]
         messages = [{"role": "user", "content": prompt}]
         choice = {"type": "tool", "name": tool}
-        message, key, usage = await self._call(role, build_id, 0, messages, choice)
+        message, key, usage = await self._call(store, role, build_id, 0, messages, choice)
         calls = [b for b in message.content if isinstance(b, ToolUseBlock) and b.name == tool]
         try:
             if not calls:
@@ -250,10 +263,11 @@ class LlmActivities:
             log.warning("invalid model output", build_id=build_id, role=role, reason=reason)
             problem = InvalidModelOutput(f"the {role}'s {tool} input was invalid: {reason}")
             # The retry asks again instead of replaying this answer.
-            raise await self.calls.reject(key, problem) from None
+            raise await self.calls.reject(store, key, problem) from None
 
     async def _call(
         self,
+        store: ArtifactStore,
         role: Role,
         build_id: str,
         turn: int,
@@ -273,6 +287,7 @@ class LlmActivities:
         if tool_choice is not None:
             body["tool_choice"] = tool_choice
         return await self.calls.call(
+            store=store,
             build_id=build_id,
             role=role,
             turn=turn,

@@ -61,8 +61,9 @@ class PublishActivities:
         if existing is not None:
             return _ref(existing)
 
-        body = await self._body(request)
-        files = await self.store.get_tree(request.workspace_ref)
+        store = self.store.for_owner(request.owner)
+        body = await self._body(store, request)
+        files = await store.get_tree(request.workspace_ref)
         remote = await ensure_remote(self.settings.git_dir / request.owner, request.project)
         branch = f"cofounder/{request.build_id}"
         message = f"{_title(request)}\n\nBuild {request.build_id}: {request.goal}"
@@ -110,9 +111,9 @@ class PublishActivities:
             query = select(PullRequest).where(PullRequest.build_id == build_id)
             return (await session.execute(query)).scalar_one_or_none()
 
-    async def _body(self, request: PublishRequest) -> str:
-        plan = await self.store.get_json(request.plan_ref)
-        review = await self.store.get_json(request.review_ref)
+    async def _body(self, store: ArtifactStore, request: PublishRequest) -> str:
+        plan = await store.get_json(request.plan_ref)
+        review = await store.get_json(request.review_ref)
         return pull_request_body(request, plan, review)
 
 

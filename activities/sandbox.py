@@ -67,7 +67,8 @@ class SandboxActivities:
     @activity_boundary
     async def run_tests(self, request: TestRequest) -> TestReport:
         """Run pytest on the workspace; the full log goes to the store, the report is short."""
-        files = await self.store.get_tree(request.workspace_ref)
+        store = self.store.for_owner(request.owner)
+        files = await store.get_tree(request.workspace_ref)
         command = [sys.executable, *PYTEST_ARGS]
         with tempfile.TemporaryDirectory(
             prefix="cofounder-sandbox-", ignore_cleanup_errors=True
@@ -75,7 +76,7 @@ class SandboxActivities:
             layout = await asyncio.to_thread(materialise, Path(tmp), files)
             await self._check_runtime(layout)
             outcome = await self._run(layout, command)
-        log_ref = await self.store.put_bytes(outcome.log)
+        log_ref = await store.put_bytes(outcome.log)
         passed_count, failed_count = parse_counts(outcome.tail)
         log.info(
             "sandbox run finished",

@@ -10,14 +10,19 @@ import asyncio
 import hashlib
 import json
 import os
+import re
 import tempfile
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any, Protocol
+
+from cofounder.payloads import LOCAL_OWNER
 
 if TYPE_CHECKING:
     from cofounder.settings import Settings
 
 PREFIX = "sha256:"
+
+_OWNER = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
 
 class ArtifactNotFound(KeyError):
@@ -85,6 +90,33 @@ class FolderBlobs:
         os.replace(tmp, path)
 
 
+class OwnerBlobs:
+    """One owner's part of a store: `owners/<owner>/<key>`. Another owner's references name
+    nothing here, however they were obtained."""
+
+    def __init__(self, blobs: Blobs, owner: str, legacy: Blobs | None = None) -> None:
+        if not _OWNER.fullmatch(owner):
+            raise BadReference(f"not an owner id: {owner!r}")
+        self.blobs = blobs
+        self.prefix = f"owners/{owner}/"
+        # The local owner also reads what was stored before artifacts were kept per owner.
+        self.legacy = legacy
+
+    async def read(self, key: str) -> bytes:
+        try:
+            return await self.blobs.read(self.prefix + key)
+        except ArtifactNotFound:
+            if self.legacy is None:
+                raise
+            return await self.legacy.read(key)
+
+    async def write(self, key: str, data: bytes) -> None:
+        await self.blobs.write(self.prefix + key, data)
+
+    async def exists(self, key: str) -> bool:
+        return await self.blobs.exists(self.prefix + key)
+
+
 class ArtifactStore:
     """Content-addressed artifacts over any `Blobs`; every method is async."""
 
@@ -94,6 +126,11 @@ class ArtifactStore:
     @classmethod
     def local(cls, root: Path) -> ArtifactStore:
         return cls(FolderBlobs(root))
+
+    def for_owner(self, owner: str) -> ArtifactStore:
+        """The part of this store that belongs to `owner`: what every activity reads and writes."""
+        legacy = self.blobs if owner == LOCAL_OWNER else None
+        return ArtifactStore(OwnerBlobs(self.blobs, owner, legacy))
 
     @staticmethod
     def _key(ref: str) -> str:

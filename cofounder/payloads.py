@@ -82,6 +82,7 @@ class BuildInput(BaseModel):
 
 class PlanRequest(BaseModel):
     build_id: str
+    owner: str = LOCAL_OWNER
     project: str
     goal: str
 
@@ -96,6 +97,7 @@ class PlanResult(BaseModel):
 
 class CodeRequest(BaseModel):
     build_id: str
+    owner: str = LOCAL_OWNER
     goal: str
     plan_ref: str
     workspace_ref: str | None = None
@@ -112,6 +114,7 @@ class TestRequest(BaseModel):
     __test__ = False  # not a pytest test class, despite the name
     build_id: str
     workspace_ref: str
+    owner: str = LOCAL_OWNER
 
 
 class TestReport(BaseModel):
@@ -128,6 +131,7 @@ class TestReport(BaseModel):
 
 class DebugRequest(BaseModel):
     build_id: str
+    owner: str = LOCAL_OWNER
     goal: str
     plan_ref: str
     workspace_ref: str
@@ -142,6 +146,7 @@ class DebugResult(BaseModel):
 
 class ReviewRequest(BaseModel):
     build_id: str
+    owner: str = LOCAL_OWNER
     goal: str
     plan_ref: str
     workspace_ref: str

@@ -19,6 +19,7 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowHandle, WorkflowHistory
 from temporalio.testing import ActivityEnvironment
 
+from cofounder.artifacts import ArtifactStore
 from cofounder.db import Build, LedgerEntry, Project, PullRequest
 from cofounder.db.models import utcnow
 from cofounder.payloads import BuildInput, BuildStatus, BuildView
@@ -199,3 +200,8 @@ def env_for(build_id: str, activity_id: str) -> ActivityEnvironment:
         activity_id=activity_id,
     )
     return env
+
+
+def owned(store: ArtifactStore) -> ArtifactStore:
+    """The local owner's part of `store`: where the activities of a test build keep artifacts."""
+    return store.for_owner("local")

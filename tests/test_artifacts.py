@@ -72,6 +72,23 @@ async def test_s3_keeps_one_object_per_content_under_the_prefix(
     assert all(key.startswith("team/a/") for key in stored)
 
 
+async def test_an_owner_reads_only_its_own_artifacts(any_store: ArtifactStore) -> None:
+    alice, bob = any_store.for_owner("user_alice"), any_store.for_owner("user_bob")
+    ref = await alice.put_bytes(b"alice's plan")
+    assert await alice.get_bytes(ref) == b"alice's plan"
+    with pytest.raises(ArtifactNotFound):
+        await bob.get_bytes(ref)  # the reference alone opens nothing
+    with pytest.raises(ArtifactNotFound):
+        await any_store.for_owner("local").get_bytes(ref)
+    # The local owner still reads what the store held before artifacts were kept per owner.
+    legacy = await any_store.put_bytes(b"from an older version")
+    assert await any_store.for_owner("local").get_bytes(legacy) == b"from an older version"
+    with pytest.raises(ArtifactNotFound):
+        await alice.get_bytes(legacy)
+    with pytest.raises(BadReference):
+        any_store.for_owner("../bob")
+
+
 def test_only_an_s3_url_names_another_store() -> None:
     with pytest.raises(ValueError, match="s3://bucket"):
         Settings(artifacts="/srv/artifacts", _env_file=None)  # type: ignore[call-arg]

@@ -34,7 +34,7 @@ from cofounder.payloads import (
 )
 from cofounder.settings import Settings
 from tests.conftest import free_port
-from tests.helpers import env_for, inject_faults, insert_build, model_stats
+from tests.helpers import env_for, inject_faults, insert_build, model_stats, owned
 
 GOAL = "turn blog post titles into URL slugs"
 SECRET = "sk-ant-test-secret-0123456789"
@@ -87,7 +87,7 @@ async def test_plan_stores_the_plan_and_bills_one_call(
 
     assert GOAL in result.title and len(result.summary) <= 500
     assert result.files == script.FILES
-    assert (await store.get_json(result.plan_ref))["steps"]
+    assert (await owned(store).get_json(result.plan_ref))["steps"]
     usage = result.usage
     assert usage.calls == 1 and usage.cache_creation_input_tokens > 0
     price = settings.model_prices[settings.model_for("architect")]
@@ -113,7 +113,7 @@ async def test_first_attempt_fails_its_tests_and_the_diagnosed_fix_passes(
     code = CodeRequest(build_id=build_id, goal=GOAL, plan_ref=planned.plan_ref)
     first = await env_for(build_id, "code-1").run(llm.write_code, code)
     assert first.files == sorted(script.FILES)
-    exit_code, log = await run_pytest(store, first.workspace_ref, tmp_path / "first")
+    exit_code, log = await run_pytest(owned(store), first.workspace_ref, tmp_path / "first")
     assert exit_code == 1 and "1 failed, 5 passed" in log
 
     log_ref = await store.put_bytes(log.encode())
@@ -126,18 +126,18 @@ async def test_first_attempt_fails_its_tests_and_the_diagnosed_fix_passes(
     )
     diagnosis = await env_for(build_id, "debug-1").run(llm.debug, request)
     assert "not collapsed" in diagnosis.summary
-    assert (await store.get_json(diagnosis.diagnosis_ref))["fix"]
+    assert (await owned(store).get_json(diagnosis.diagnosis_ref))["fix"]
 
     fix = code.model_copy(
         update={"workspace_ref": first.workspace_ref, "diagnosis_ref": diagnosis.diagnosis_ref}
     )
     second = await env_for(build_id, "code-2").run(llm.write_code, fix)
-    exit_code, log = await run_pytest(store, second.workspace_ref, tmp_path / "second")
+    exit_code, log = await run_pytest(owned(store), second.workspace_ref, tmp_path / "second")
     assert exit_code == 0 and "6 passed" in log
 
     review_request = ReviewRequest(**request.model_dump() | {"workspace_ref": second.workspace_ref})
     review = await env_for(build_id, "review").run(llm.review, review_request)
-    assert review.approved and (await store.get_json(review.review_ref))["comments"]
+    assert review.approved and (await owned(store).get_json(review.review_ref))["comments"]
 
     # One ledger row per served call (plan 1, code 2, debug 1, code 2, review 1), and the
     # activities' usage adds up to the ledger.
@@ -258,7 +258,7 @@ async def test_malformed_write_is_answered_with_an_error_and_the_coder_recovers(
     # The scripted coder rewrites its files only after a tool_result with is_error: 3 turns.
     assert model_stats(offline_model)["by_role"]["coder"] == {"requests": 3, "served": 3}
     assert result.files == sorted(script.FILES)
-    assert not any(".." in path for path in await store.get_tree(result.workspace_ref))
+    assert not any(".." in path for path in await owned(store).get_tree(result.workspace_ref))
 
 
 async def test_invalid_plan_is_retryable_and_the_retry_asks_again(

@@ -245,24 +245,12 @@ async def test_files_cannot_write_into_git_or_escape(
 async def test_two_owners_with_a_project_of_the_same_name_never_share_a_remote(
     settings: Settings, store: ArtifactStore, sessions: Sessions
 ) -> None:
-    alice, bob = await insert_build(sessions), await insert_build(sessions)
-    await publish(
-        settings,
-        store,
-        sessions,
-        (await make_request(store, alice)).model_copy(update={"owner": "user_alice"}),
-    )
-    await publish(
-        settings,
-        store,
-        sessions,
-        (await make_request(store, bob)).model_copy(update={"owner": "user_bob"}),
-    )
-
-    alice_remote = settings.git_remote("user_alice", "demo")
-    bob_remote = settings.git_remote("user_bob", "demo")
-    assert branches(alice_remote) == [f"refs/heads/cofounder/{alice}", "refs/heads/main"]
-    assert branches(bob_remote) == [f"refs/heads/cofounder/{bob}", "refs/heads/main"]
+    for owner in ("user_alice", "user_bob"):
+        build_id = await insert_build(sessions)
+        request = await make_request(store.for_owner(owner), build_id)
+        await publish(settings, store, sessions, request.model_copy(update={"owner": owner}))
+        remote = settings.git_remote(owner, "demo")
+        assert branches(remote) == [f"refs/heads/cofounder/{build_id}", "refs/heads/main"]
 
 
 @pytest.mark.parametrize("owner", ["../other", "", "a/b", "x" * 65])

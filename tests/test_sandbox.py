@@ -25,6 +25,7 @@ from activities.sandbox import (
 from cofounder import payloads
 from cofounder.artifacts import ArtifactStore
 from cofounder.settings import Settings
+from tests.helpers import owned
 
 PASSING = "def test_one():\n    assert 1 + 1 == 2\n\ndef test_two():\n    assert 'a' in 'abc'\n"
 FAILING = "def test_ok():\n    assert True\n\ndef test_broken():\n    assert 1 == 2\n"
@@ -91,7 +92,7 @@ async def test_passing_and_failing_projects(settings: Settings, store: ArtifactS
         2,
         0,
     )
-    assert b"2 passed" in await store.get_bytes(green.log_ref)
+    assert b"2 passed" in await owned(store).get_bytes(green.log_ref)
 
     red = await run(settings, store, {"test_b.py": FAILING})
     assert (red.passed, red.exit_code, red.passed_count, red.failed_count) == (False, 1, 1, 1)
@@ -147,7 +148,7 @@ async def test_host_secrets_are_invisible(
     """
     report = await run(settings, store, {"test_env.py": test})
     assert report.passed and report.passed_count == 2, report.summary
-    assert secret.encode() not in await store.get_bytes(report.log_ref)
+    assert secret.encode() not in await owned(store).get_bytes(report.log_ref)
 
 
 async def test_filesystem_is_read_only_outside_workspace(
@@ -213,7 +214,7 @@ async def test_file_size_limit_stops_a_runaway_writer(
     report = await run(limited, store, {"test_f.py": test})
     # Python ignores SIGXFSZ, so the write past the limit fails with EFBIG inside the test.
     assert (report.passed, report.failed_count) == (False, 1), report.summary
-    assert b"File too large" in await store.get_bytes(report.log_ref)
+    assert b"File too large" in await owned(store).get_bytes(report.log_ref)
     # The sandbox is still usable afterwards: the limit stopped one process, not the worker.
     after = await run(limited, store, {"test_ok.py": "def test_ok():\n    assert True\n"})
     assert after.passed, after.summary
@@ -273,7 +274,7 @@ async def test_output_cap_truncates_and_stops_a_flood(
     assert report.truncated and not report.passed and not report.timed_out
     assert report.exit_code == -9  # stopped, not finished
     assert time.monotonic() - started < 20
-    log = await store.get_bytes(report.log_ref)
+    log = await owned(store).get_bytes(report.log_ref)
     assert 20_000 < len(log) < 20_000 + 20_000 and b"output truncated" in log
 
 

@@ -62,6 +62,6 @@ async def test_a_build_moves_to_the_other_machine_when_its_worker_dies(
         assert not (data_dir / "artifacts").exists()
     listing = boto3.client("s3", endpoint_url=s3_endpoint).list_objects_v2(Bucket=bucket)
     stored = [item["Key"] for item in listing.get("Contents", [])]
-    assert any(key.startswith("shared/calls/") for key in stored)  # the call journal too
+    assert any(key.startswith("shared/owners/local/calls/") for key in stored)  # the journal too
     survivor = next(path for name, path in machines.items() if name != holder)
     assert (survivor / "git" / "local" / "demo.git").exists()  # it published

@@ -267,3 +267,16 @@ async def test_a_step_that_keeps_failing_fails_the_build_at_its_deadline(
         "the model API is unavailable (529): injected fault (529)"
     )
     assert model_stats(offline_model)["requests"] >= 2  # retried until the deadline, no cap
+
+
+async def test_a_build_leaves_its_traces_under_its_owner_only(
+    env: WorkflowEnvironment, settings: Settings, sessions, worker
+) -> None:
+    handle = await start_build(env.client, settings, sessions, owner="user_b")
+    view = await handle.result()
+    assert view.status == BuildStatus.SUCCEEDED
+    assert settings.git_remote("user_b", "demo").exists()
+    assert not settings.git_remote("local", "demo").exists()
+    # Artifacts and the call journal: all under owners/user_b, nothing at the store's root.
+    assert sorted(p.name for p in settings.artifacts_dir.iterdir()) == ["owners"]
+    assert sorted(p.name for p in (settings.artifacts_dir / "owners").iterdir()) == ["user_b"]

@@ -134,7 +134,9 @@ class BuildWorkflow:
 
     async def _build(self, input: BuildInput) -> None:
         await self._set(BuildStatus.PLANNING)
-        request = PlanRequest(build_id=input.build_id, project=input.project, goal=input.goal)
+        request = PlanRequest(
+            build_id=input.build_id, owner=input.owner, project=input.project, goal=input.goal
+        )
         plan = await self._llm(LlmActivities.plan, request, f"plan: {_short(input.goal)}")
         self._view.plan_title = plan.title
 
@@ -147,7 +149,9 @@ class BuildWorkflow:
                 await self._finish(BuildStatus.CANCELLED, f"plan rejected: {comment}")
                 return
 
-        code = CodeRequest(build_id=input.build_id, goal=input.goal, plan_ref=plan.plan_ref)
+        code = CodeRequest(
+            build_id=input.build_id, owner=input.owner, goal=input.goal, plan_ref=plan.plan_ref
+        )
         workspace, report = await self._test_until_green(
             input, plan.plan_ref, await self._code(code)
         )
@@ -157,6 +161,7 @@ class BuildWorkflow:
             LlmActivities.review,
             ReviewRequest(
                 build_id=input.build_id,
+                owner=input.owner,
                 goal=input.goal,
                 plan_ref=plan.plan_ref,
                 workspace_ref=workspace.workspace_ref,
@@ -201,7 +206,11 @@ class BuildWorkflow:
             await self._set(BuildStatus.TESTING)
             report = await workflow.execute_activity_method(
                 SandboxActivities.run_tests,
-                TestRequest(build_id=input.build_id, workspace_ref=workspace.workspace_ref),
+                TestRequest(
+                    build_id=input.build_id,
+                    owner=input.owner,
+                    workspace_ref=workspace.workspace_ref,
+                ),
                 summary=f"test run {attempt} of {input.max_attempts}",
                 start_to_close_timeout=SANDBOX_ATTEMPT,
                 schedule_to_close_timeout=self._deadline(input.deadlines.sandbox, SANDBOX_DEADLINE),
@@ -219,6 +228,7 @@ class BuildWorkflow:
                 LlmActivities.debug,
                 DebugRequest(
                     build_id=input.build_id,
+                    owner=input.owner,
                     goal=input.goal,
                     plan_ref=plan_ref,
                     workspace_ref=workspace.workspace_ref,
@@ -229,6 +239,7 @@ class BuildWorkflow:
             workspace = await self._code(
                 CodeRequest(
                     build_id=input.build_id,
+                    owner=input.owner,
                     goal=input.goal,
                     plan_ref=plan_ref,
                     workspace_ref=workspace.workspace_ref,
