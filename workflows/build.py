@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
@@ -171,7 +171,7 @@ class BuildWorkflow:
         )
 
         await self._set(BuildStatus.PUBLISHING)
-        self._view.pull_request = await workflow.execute_activity_method(
+        self._view.pull_request = await self._step(
             PublishActivities.publish,
             PublishRequest(
                 build_id=input.build_id,
@@ -186,11 +186,9 @@ class BuildWorkflow:
                 attempts=self._view.attempt,
                 cost=self._view.cost,
             ),
-            summary=f"publish branch cofounder/{input.build_id}",
-            start_to_close_timeout=PUBLISH_ATTEMPT,
-            schedule_to_close_timeout=self._deadline(input.deadlines.publish, PUBLISH_DEADLINE),
-            heartbeat_timeout=HEARTBEAT,
-            retry_policy=RETRY,
+            f"publish branch cofounder/{input.build_id}",
+            PUBLISH_ATTEMPT,
+            self._deadline(input.deadlines.publish, PUBLISH_DEADLINE),
         )
         await self._finish(BuildStatus.SUCCEEDED, None)
 
@@ -204,19 +202,18 @@ class BuildWorkflow:
         for attempt in range(1, input.max_attempts + 1):
             self._view.attempt = attempt
             await self._set(BuildStatus.TESTING)
-            report = await workflow.execute_activity_method(
+            report = await self._step(
                 SandboxActivities.run_tests,
                 TestRequest(
                     build_id=input.build_id,
                     owner=input.owner,
                     workspace_ref=workspace.workspace_ref,
                 ),
-                summary=f"test run {attempt} of {input.max_attempts}",
-                start_to_close_timeout=SANDBOX_ATTEMPT,
-                schedule_to_close_timeout=self._deadline(input.deadlines.sandbox, SANDBOX_DEADLINE),
-                heartbeat_timeout=HEARTBEAT,
-                retry_policy=RETRY,
-                cancellation_type=ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+                f"test run {attempt} of {input.max_attempts}",
+                SANDBOX_ATTEMPT,
+                self._deadline(input.deadlines.sandbox, SANDBOX_DEADLINE),
+                # A cancelled build waits until its sandbox run has really been killed.
+                ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
             )
             if report.passed:
                 return workspace, report
@@ -260,15 +257,8 @@ class BuildWorkflow:
         summary: str,
     ) -> Billed:
         """Run one model-calling activity and add its usage to the live cost."""
-        result = await workflow.execute_activity_method(
-            method,
-            request,
-            summary=summary,
-            start_to_close_timeout=MODEL_ATTEMPT,
-            schedule_to_close_timeout=self._deadline(self._input.deadlines.model, MODEL_DEADLINE),
-            heartbeat_timeout=HEARTBEAT,
-            retry_policy=RETRY,
-        )
+        deadline = self._deadline(self._input.deadlines.model, MODEL_DEADLINE)
+        result = await self._step(method, request, summary, MODEL_ATTEMPT, deadline)
         self._view.cost = self._view.cost + result.usage
         return result
 
@@ -310,14 +300,29 @@ class BuildWorkflow:
         arg: Arg,
         summary: str,
     ) -> Out:
+        deadline = self._deadline(self._input.deadlines.record, RECORD_DEADLINE)
+        return await self._step(method, arg, summary, RECORD_ATTEMPT, deadline)
+
+    async def _step(
+        self,
+        method: Callable[[Any, Arg], Awaitable[Out]],
+        arg: Arg,
+        summary: str,
+        attempt: timedelta,
+        deadline: timedelta,
+        cancellation_type: ActivityCancellationType = ActivityCancellationType.TRY_CANCEL,
+    ) -> Out:
+        """One activity under the build's retry design: it heartbeats, its attempts are uncapped,
+        and `deadline` bounds them all."""
         return await workflow.execute_activity_method(
             method,
             arg,
             summary=summary,
-            start_to_close_timeout=RECORD_ATTEMPT,
-            schedule_to_close_timeout=self._deadline(self._input.deadlines.record, RECORD_DEADLINE),
+            start_to_close_timeout=attempt,
+            schedule_to_close_timeout=deadline,
             heartbeat_timeout=HEARTBEAT,
             retry_policy=RETRY,
+            cancellation_type=cancellation_type,
         )
 
     @staticmethod
