@@ -139,9 +139,7 @@ class LlmActivities:
     @activity_boundary
     async def debug(self, request: DebugRequest) -> DebugResult:
         store = self.store.for_owner(request.owner)
-        files = await store.get_tree(request.workspace_ref)
-        prompt = await self._context(store, request.goal, request.plan_ref, files)
-        prompt += f"\n\nFailing test log:\n{tail(await self._log(store, request.log_ref))}"
+        prompt = await self._with_test_log(store, request, "Failing test log")
         diagnosis, usage = await self._forced(
             store, "debugger", request.build_id, prompt, DiagnosisOutput
         )
@@ -155,9 +153,7 @@ class LlmActivities:
     @activity_boundary
     async def review(self, request: ReviewRequest) -> ReviewResult:
         store = self.store.for_owner(request.owner)
-        files = await store.get_tree(request.workspace_ref)
-        prompt = await self._context(store, request.goal, request.plan_ref, files)
-        prompt += f"\n\nTest log:\n{tail(await self._log(store, request.log_ref))}"
+        prompt = await self._with_test_log(store, request, "Test log")
         review, usage = await self._forced(
             store, "reviewer", request.build_id, prompt, ReviewOutput
         )
@@ -173,9 +169,15 @@ class LlmActivities:
         failure = InvalidModelOutput(f"the coder {problem}")
         raise await self.calls.reject(store, first_key, failure)
 
-    async def _log(self, store: ArtifactStore, log_ref: str) -> str:
+    async def _with_test_log(
+        self, store: ArtifactStore, request: DebugRequest | ReviewRequest, heading: str
+    ) -> str:
+        """The goal, plan and workspace, then the tail of the test run's log under `heading`."""
+        files = await store.get_tree(request.workspace_ref)
+        prompt = await self._context(store, request.goal, request.plan_ref, files)
         # Test output is whatever the code printed; never let a stray byte fail the activity.
-        return (await store.get_bytes(log_ref)).decode("utf-8", errors="replace")
+        log = (await store.get_bytes(request.log_ref)).decode("utf-8", errors="replace")
+        return f"{prompt}\n\n{heading}:\n{tail(log)}"
 
     async def _context(
         self, store: ArtifactStore, goal: str, plan_ref: str, files: dict[str, bytes]
