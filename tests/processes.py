@@ -74,38 +74,23 @@ class Processes:
                 child.wait()
 
 
+def demo_git(settings: Settings, *args: str) -> str:
+    """A git command on the local owner's `demo` remote; its output."""
+    remote = str(settings.git_remote("local", "demo"))
+    done = subprocess.run(
+        ["git", "--git-dir", remote, *args], check=True, capture_output=True, text=True
+    )
+    return done.stdout
+
+
 def git_branches(settings: Settings) -> list[str]:
-    out = subprocess.run(
-        [
-            "git",
-            "--git-dir",
-            str(settings.git_remote("local", "demo")),
-            "for-each-ref",
-            "--format=%(refname)",
-            "refs/heads/cofounder/",
-        ],
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout
-    return out.split()
+    return demo_git(
+        settings, "for-each-ref", "--format=%(refname)", "refs/heads/cofounder/"
+    ).split()
 
 
 def commits_beyond_main(settings: Settings, branch: str) -> int:
-    out = subprocess.run(
-        [
-            "git",
-            "--git-dir",
-            str(settings.git_remote("local", "demo")),
-            "rev-list",
-            "--count",
-            f"main..{branch}",
-        ],
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout
-    return int(out)
+    return int(demo_git(settings, "rev-list", "--count", f"main..{branch}"))
 
 
 async def assert_exactly_once(settings: Settings, sessions, build_id: str, model_url: str) -> None:
