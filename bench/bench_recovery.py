@@ -29,7 +29,7 @@ from cofounder.offline_model.server import create_app as create_model_app
 from cofounder.payloads import BuildStatus, BuildView
 from cofounder.settings import Settings
 from cofounder.temporal import connect
-from tests.conftest import ServerThread, free_port
+from tests.conftest import ServerThread, free_ports
 from tests.helpers import inject_faults, model_stats, sandboxes_of, start_build
 from tests.processes import Processes
 
@@ -124,12 +124,13 @@ async def main() -> None:
         ServerThread(create_model_app()) as model,
     ):
         data = Path(tmp) / "data"
+        frontend, ui = free_ports(2)
         settings = Settings(
             data_dir=data,
             anthropic_api_key=None,
             anthropic_base_url=model.url,
-            temporal_address=f"127.0.0.1:{free_port()}",
-            temporal_ui_port=free_port(),
+            temporal_address=f"127.0.0.1:{frontend}",
+            temporal_ui_port=ui,
             task_queue="bench-recovery",
             _env_file=None,  # type: ignore[call-arg]
         )

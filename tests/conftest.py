@@ -34,9 +34,20 @@ from tests.processes import Processes
 
 
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    return free_ports(1)[0]
+
+
+def free_ports(count: int) -> list[int]:
+    """`count` distinct free ports: each socket stays bound until all are chosen, so two
+    calls in a row cannot hand back the same port."""
+    sockets = [socket.socket() for _ in range(count)]
+    try:
+        for s in sockets:
+            s.bind(("127.0.0.1", 0))
+        return [int(s.getsockname()[1]) for s in sockets]
+    finally:
+        for s in sockets:
+            s.close()
 
 
 class ServerThread:
@@ -158,10 +169,11 @@ async def env() -> AsyncIterator[WorkflowEnvironment]:
 @pytest.fixture
 def crash_settings(settings: Settings) -> Settings:
     """Settings for a test's own dev server (free ports) sharing the test's data dir."""
+    frontend, ui = free_ports(2)
     return settings.model_copy(
         update={
-            "temporal_address": f"127.0.0.1:{free_port()}",
-            "temporal_ui_port": free_port(),
+            "temporal_address": f"127.0.0.1:{frontend}",
+            "temporal_ui_port": ui,
             "data_dir": settings.data_dir.resolve(),
         }
     )
