@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 import sys
 from pathlib import Path
@@ -18,6 +19,10 @@ from cofounder.payloads import BUILD_STATUS, OWNER, PROJECT
 from cofounder.settings import Settings
 
 SEARCH_ATTRIBUTE_KEYS = (BUILD_STATUS, PROJECT, OWNER)
+# A dev server's port opens a moment before its frontend answers; a process starting beside it
+# (or a worker restarted while it restarts) waits that long rather than dying.
+CONNECT_PATIENCE = 15.0
+CONNECT_RETRY_SECONDS = 0.2
 
 
 def temporal_binary() -> Path:
@@ -52,9 +57,19 @@ async def ensure_search_attributes(client: Client, namespace: str) -> list[str]:
     return sorted(missing)
 
 
-async def connect(settings: Settings) -> Client:
-    return await Client.connect(
-        settings.temporal_address,
-        namespace=settings.temporal_namespace,
-        data_converter=pydantic_data_converter,
-    )
+async def connect(settings: Settings, patience: float = CONNECT_PATIENCE) -> Client:
+    """A client of the settings' Temporal frontend. One that is still starting (refusing
+    connections, or answering "not healthy yet") is waited for, up to `patience` seconds."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + patience
+    while True:
+        try:
+            return await Client.connect(
+                settings.temporal_address,
+                namespace=settings.temporal_namespace,
+                data_converter=pydantic_data_converter,
+            )
+        except RuntimeError:  # how the SDK reports a failed connection
+            if loop.time() >= deadline:
+                raise
+            await asyncio.sleep(CONNECT_RETRY_SECONDS)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import pytest
+from temporalio.api.workflowservice.v1 import GetSystemInfoRequest
 from temporalio.common import SearchAttributePair, TypedSearchAttributes
 
 from cofounder.payloads import OWNER
@@ -78,3 +80,20 @@ async def test_a_data_dir_from_before_a_search_attribute_gets_it_registered(
         search_attributes=TypedSearchAttributes([SearchAttributePair(OWNER, "user_a")]),
     )
     await handle.terminate()
+
+
+async def test_connect_waits_for_a_frontend_that_is_still_starting(
+    crash_settings: Settings, processes: Processes
+) -> None:
+    # Asked before the server exists: refused, then "not healthy yet", then a client.
+    connecting = asyncio.create_task(connect(crash_settings))
+    await asyncio.sleep(0.5)
+    assert not connecting.done()
+    processes.spawn("temporal", temporal_command(crash_settings))
+    client = await asyncio.wait_for(connecting, 30)
+    assert (await client.workflow_service.get_system_info(GetSystemInfoRequest())).server_version
+
+
+async def test_connect_gives_up_after_its_patience(crash_settings: Settings) -> None:
+    with pytest.raises(RuntimeError, match="Failed client connect"):
+        await connect(crash_settings, patience=0.5)
