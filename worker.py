@@ -21,7 +21,9 @@ from activities.builds import BuildRecordActivities
 from activities.heartbeat import HeartbeatInterceptor
 from activities.llm import LlmActivities, make_anthropic_client
 from activities.publish import PublishActivities
-from activities.sandbox import SandboxActivities
+from activities.sandbox import SandboxRuntime
+from activities.sandbox.activities import SandboxActivities
+from activities.sandbox.local import LocalRuntime
 from cofounder.artifacts import open_store
 from cofounder.db import make_engine, make_sessionmaker
 from cofounder.settings import Settings
@@ -44,7 +46,7 @@ def build_activities(
     """Every activity of a build, bound to the clients and stores it needs."""
     store = open_store(settings)
     llm = LlmActivities(make_anthropic_client(settings), settings, store, sessions)
-    sandbox = SandboxActivities(settings, store)
+    sandbox = SandboxActivities(settings, store, sandbox_runtime(settings))
     publish = PublishActivities(settings, store, sessions)
     records = BuildRecordActivities(sessions)
     return [
@@ -52,11 +54,22 @@ def build_activities(
         llm.write_code,
         llm.debug,
         llm.review,
+        sandbox.open_sandbox,
         sandbox.run_tests,
+        sandbox.close_sandbox,
         publish.publish,
         records.record_status,
         records.record_cost,
     ]
+
+
+def sandbox_runtime(settings: Settings) -> SandboxRuntime:
+    """Where builds run: E2B when configured, else bubblewrap on this worker."""
+    if settings.sandbox == "e2b":
+        from activities.sandbox.e2b import E2BRuntime  # the SDK is imported only when used
+
+        return E2BRuntime(settings)
+    return LocalRuntime(settings)
 
 
 def create_worker(

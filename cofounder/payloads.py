@@ -110,11 +110,36 @@ class CodeResult(BaseModel):
     usage: Usage = Field(default_factory=Usage)
 
 
+class SandboxRequest(BaseModel):
+    """Open (or reconnect to) a build's sandbox session."""
+
+    build_id: str
+    owner: str = LOCAL_OWNER
+    project: str = ""
+    workspace_ref: str | None = None  # its files tell the project's language
+
+
+class SandboxRef(BaseModel):
+    """A build's sandbox session, kept in workflow state for the build's whole life."""
+
+    session_id: str
+    runtime: str
+    language: str = "python"
+    # Bumped when a lost session is replaced from the last snapshot.
+    generation: int = 0
+    snapshot_ref: str | None = None
+
+
 class TestRequest(BaseModel):
     __test__ = False  # not a pytest test class, despite the name
     build_id: str
     workspace_ref: str
     owner: str = LOCAL_OWNER
+    project: str = ""
+    # None (histories from before sessions): a sandbox just for this run.
+    sandbox: SandboxRef | None = None
+    # None: the project's own (pytest, or `npm test` for a package.json with a test script).
+    test_command: str | None = None
 
 
 class TestReport(BaseModel):
@@ -127,6 +152,8 @@ class TestReport(BaseModel):
     log_ref: str
     timed_out: bool = False
     truncated: bool = False
+    # The session after the run: reconnected, or replaced and restored if it was lost.
+    sandbox: SandboxRef | None = None
 
 
 class DebugRequest(BaseModel):

@@ -77,6 +77,19 @@ class Settings(BaseSettings):
     # No single file written in the sandbox grows past this: a runaway writer cannot fill the disk.
     sandbox_file_size_mb: int = 1024
     bwrap_path: str = "bwrap"
+    # The install step alone reaches the network, with its own time limit. Unset index and
+    # registry: pip's and npm's public defaults.
+    sandbox_install_timeout_seconds: float = 300.0
+    sandbox_package_index: str | None = None
+    sandbox_npm_registry: str | None = None
+    # Where builds run: `local` (bubblewrap on the worker) or `e2b` (needs E2B_API_KEY).
+    sandbox: Literal["local", "e2b"] = "local"
+    e2b_api_key: SecretStr | None = Field(default=None, validation_alias=_env("E2B_API_KEY"))
+    # The E2B template per project language; each needs python3 with pytest, or node and npm.
+    e2b_template_python: str = "code-interpreter-v1"
+    e2b_template_node: str = "base"
+    # An idle sandbox is paused after this long (a build pauses it between phases anyway).
+    e2b_sandbox_timeout_seconds: int = 1800
 
     # Unset: a folder under the data dir. `s3://bucket/prefix` (with an endpoint for S3-compatible
     # stores) lets workers on other machines read what this one wrote.
@@ -93,6 +106,8 @@ class Settings(BaseSettings):
             raise ValueError(
                 f"COFOUNDER_ARTIFACTS must be s3://bucket[/prefix], not {self.artifacts!r}"
             )
+        if self.sandbox == "e2b" and self.e2b_api_key is None:
+            raise ValueError("E2B_API_KEY is required when COFOUNDER_SANDBOX=e2b")
         if self.environment == "production" and self.anthropic_api_key is None:
             raise ValueError("ANTHROPIC_API_KEY is required when COFOUNDER_ENVIRONMENT=production")
         return self

@@ -25,6 +25,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
+from activities.sandbox import SandboxRuntime
+from activities.sandbox.local import LocalRuntime
 from cofounder.artifacts import ArtifactStore
 from cofounder.db import make_engine, make_sessionmaker
 from cofounder.db.migrate import upgrade
@@ -214,3 +216,9 @@ def bucket(s3_endpoint: str, aws: None) -> str:
     name = f"artifacts-{uuid.uuid4().hex[:8]}"
     boto3.client("s3", endpoint_url=s3_endpoint).create_bucket(Bucket=name)
     return name
+
+
+@pytest.fixture(params=["local"])
+def runtime(request: pytest.FixtureRequest, settings: Settings) -> SandboxRuntime:
+    """Each sandbox runtime in turn: bubblewrap here, and E2B against its local double."""
+    return LocalRuntime(settings)

@@ -8,7 +8,8 @@ from temporalio.testing import ActivityEnvironment
 
 from activities.errors import activity_boundary
 from activities.publish import PublishActivities
-from activities.sandbox import SandboxActivities
+from activities.sandbox.activities import SandboxActivities
+from activities.sandbox.local import LocalRuntime
 from cofounder.artifacts import ArtifactStore
 from cofounder.payloads import PublishRequest, TestRequest, Usage
 from cofounder.settings import Settings
@@ -21,7 +22,7 @@ MISSING = "sha256:" + "0" * 64
 def test_every_registered_activity_is_behind_the_boundary(settings: Settings, sessions) -> None:
     bounded = activity_boundary(lambda: None).__code__  # type: ignore[arg-type, return-value]
     activities = build_activities(settings, sessions)
-    assert len(activities) == 8
+    assert len(activities) == 10
     for method in activities:
         assert method.__func__.__code__ is bounded, method.__name__  # type: ignore[attr-defined]
 
@@ -29,7 +30,7 @@ def test_every_registered_activity_is_behind_the_boundary(settings: Settings, se
 async def test_a_missing_artifact_is_non_retryable_in_every_activity(
     settings: Settings, store: ArtifactStore, sessions
 ) -> None:
-    sandbox = SandboxActivities(settings, store)
+    sandbox = SandboxActivities(settings, store, LocalRuntime(settings))
     publish = PublishActivities(settings, store, sessions)
     request = PublishRequest(
         build_id=await insert_build(sessions),  # a real build: only its artifacts are missing

@@ -16,12 +16,11 @@ import pytest
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
-from activities.bwrap import SandboxLayout, bwrap_args
-from activities.sandbox import (
-    SandboxActivities,
-    parse_counts,
-    run_limited,
-)
+from activities.sandbox.activities import SandboxActivities
+from activities.sandbox.bwrap import SandboxLayout, bwrap_args
+from activities.sandbox.local import LocalRuntime
+from activities.sandbox.process import run_limited
+from activities.sandbox.projects import parse_counts
 from cofounder import payloads
 from cofounder.artifacts import ArtifactStore
 from cofounder.settings import Settings
@@ -37,7 +36,7 @@ async def run(
     ref = await store.put_tree(
         {path: textwrap.dedent(text).encode() for path, text in files.items()}
     )
-    activities = SandboxActivities(settings, store, **activity_kwargs)
+    activities = SandboxActivities(settings, store, LocalRuntime(settings, **activity_kwargs))
     request = payloads.TestRequest(build_id="b1", workspace_ref=ref)
     return await ActivityEnvironment().run(activities.run_tests, request)
 
@@ -136,7 +135,7 @@ async def test_host_secrets_are_invisible(
             assert set(os.environ) <= {{"PATH", "HOME", "TMPDIR", "LANG", "PWD",
                                         "PYTHONDONTWRITEBYTECODE", "PYTEST_VERSION",
                                         "PYTEST_CURRENT_TEST", "LC_CTYPE",
-                                        "PYTEST_DISABLE_PLUGIN_AUTOLOAD"}}
+                                        "PYTEST_DISABLE_PLUGIN_AUTOLOAD", "PYTHONPATH"}}
 
         def test_no_process_holds_it():
             for path in glob.glob("/proc/[0-9]*/environ"):
@@ -207,7 +206,7 @@ async def test_file_size_limit_stops_a_runaway_writer(
     test = """
         def test_fill_the_disk():
             with open("huge.bin", "wb") as f:
-                for _ in range(1024):  # 1 GiB, in 1 MiB writes
+                for _ in range(10 * 1024):  # 10 GiB, in 1 MiB writes
                     f.write(b"x" * (1024 * 1024))
     """
     limited = with_settings(settings, sandbox_file_size_mb=8)
@@ -331,7 +330,7 @@ async def test_cancel_kills_the_sandbox(settings: Settings, store: ArtifactStore
     """
     ref = await store.put_tree({"test_c.py": textwrap.dedent(test).encode()})
     env = ActivityEnvironment()
-    activities = SandboxActivities(settings, store)
+    activities = SandboxActivities(settings, store, LocalRuntime(settings))
     task = asyncio.create_task(
         env.run(activities.run_tests, payloads.TestRequest(build_id="b1", workspace_ref=ref))
     )

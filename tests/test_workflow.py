@@ -12,7 +12,7 @@ import pytest
 import pytest_asyncio
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from temporalio.client import WorkflowFailureError, WorkflowUpdateFailedError
+from temporalio.client import WorkflowFailureError, WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.common import SearchAttributeKey
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
@@ -200,7 +200,7 @@ async def test_cancel_stops_the_sandbox_run(
     inject_faults(offline_model, {"slow_tests": 600, "role": "coder"})
     handle = await start_build(env.client, settings, sessions)
     await wait_for_status(handle, BuildStatus.TESTING)
-    while not sandboxes_of(os.getpid()):
+    while not sandboxes_of(os.getpid()) or "run_tests" not in await pending_activities(handle):
         await asyncio.sleep(0.1)
     await handle.cancel()
     with pytest.raises(WorkflowFailureError):
@@ -209,6 +209,11 @@ async def test_cancel_stops_the_sandbox_run(
     assert sandboxes_of(os.getpid()) == []
     row = await build_row(sessions, handle.id.removeprefix("build-"))
     assert row.status == "cancelled"
+
+
+async def pending_activities(handle: WorkflowHandle) -> list[str]:
+    description = await handle.describe()
+    return [a.activity_type.name for a in description.raw_description.pending_activities]
 
 
 async def test_auth_error_fails_fast_with_clear_reason(

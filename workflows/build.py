@@ -26,7 +26,7 @@ with workflow.unsafe.imports_passed_through():
     from activities.builds import BuildRecordActivities
     from activities.llm import LlmActivities
     from activities.publish import PublishActivities
-    from activities.sandbox import SandboxActivities
+    from activities.sandbox.activities import SandboxActivities
     from cofounder.payloads import (
         BUILD_STATUS,
         ApprovalDecision,
@@ -43,6 +43,8 @@ with workflow.unsafe.imports_passed_through():
         RecordedEvent,
         ReviewRequest,
         ReviewResult,
+        SandboxRef,
+        SandboxRequest,
         StatusUpdate,
         TestReport,
         TestRequest,
@@ -74,6 +76,9 @@ RECORD_ATTEMPT = timedelta(seconds=30)
 RECORD_DEADLINE = timedelta(hours=24)
 
 
+# Builds from before sandbox sessions ran each test run in a sandbox of its own.
+SESSIONS_PATCH = "sandbox-sessions"
+
 # The workflow type's name, which Temporal (and every recorded history) knows it by.
 WORKFLOW_NAME = "BuildWorkflow"
 
@@ -97,6 +102,8 @@ class BuildWorkflow:
             build_id=input.build_id, status=BuildStatus.QUEUED, max_attempts=input.max_attempts
         )
         self._decision: ApprovalDecision | None = None
+        # The build's sandbox session, from the first test run until the build ends.
+        self._sandbox: SandboxRef | None = None
         # The run that recorded the latest progress event; starts as the run this one continues.
         self._recorded_by: str | None = workflow.info().continued_run_id
         self._view.run_id = workflow.info().run_id
@@ -202,12 +209,25 @@ class BuildWorkflow:
         for attempt in range(1, input.max_attempts + 1):
             self._view.attempt = attempt
             await self._set(BuildStatus.TESTING)
+            if self._sandbox is None and workflow.patched(SESSIONS_PATCH):
+                self._sandbox = await self._sandbox_step(
+                    SandboxActivities.open_sandbox,
+                    SandboxRequest(
+                        build_id=input.build_id,
+                        owner=input.owner,
+                        project=input.project,
+                        workspace_ref=workspace.workspace_ref,
+                    ),
+                    "open the build's sandbox",
+                )
             report = await self._step(
                 SandboxActivities.run_tests,
                 TestRequest(
                     build_id=input.build_id,
                     owner=input.owner,
+                    project=input.project,
                     workspace_ref=workspace.workspace_ref,
+                    sandbox=self._sandbox,
                 ),
                 f"test run {attempt} of {input.max_attempts}",
                 SANDBOX_ATTEMPT,
@@ -215,6 +235,7 @@ class BuildWorkflow:
                 # A cancelled build waits until its sandbox run has really been killed.
                 ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
             )
+            self._sandbox = report.sandbox or self._sandbox
             if report.passed:
                 return workspace, report
             self._view.last_error = f"tests failed on attempt {attempt}: {_tail(report.summary)}"
@@ -285,14 +306,28 @@ class BuildWorkflow:
             self._recorded_by = recorded.run_id
 
     async def _finish(self, status: BuildStatus, error: str | None) -> None:
-        """Settle the bill from the ledger, then record the final status."""
+        """Close the sandbox, settle the bill from the ledger, then record the final status."""
         self._view.last_error = error
+        if self._sandbox is not None:
+            sandbox, self._sandbox = self._sandbox, None
+            await self._sandbox_step(
+                SandboxActivities.close_sandbox, sandbox, "close the build's sandbox"
+            )
         bill = await self._record(
             BuildRecordActivities.record_cost, self._input.build_id, "settle the bill"
         )
         self._view.cost = bill.usage
         await self._set(status, error)
         workflow.logger.info("build %s ended %s", self._input.build_id, status.value)
+
+    async def _sandbox_step(
+        self,
+        method: Callable[[SandboxActivities, Arg], Awaitable[Out]],
+        arg: Arg,
+        summary: str,
+    ) -> Out:
+        deadline = self._deadline(self._input.deadlines.sandbox, SANDBOX_DEADLINE)
+        return await self._step(method, arg, summary, SANDBOX_ATTEMPT, deadline)
 
     async def _record(
         self,

@@ -1,4 +1,4 @@
-"""The bubblewrap command line and the host directory a sandbox run sees: pure, so testable.
+"""The bubblewrap command line and the host directory a local session sees.
 
 As root, bwrap sets up the mounts in the host user namespace and setpriv then drops to the real
 host uid 65534 with no capabilities; as any other user a user namespace maps uid 65534 onto the
@@ -14,7 +14,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from cofounder.artifacts import write_tree
 from cofounder.settings import Settings
 
 WORKSPACE = "/workspace"
@@ -22,6 +21,14 @@ SANDBOX_UID = 65534  # nobody
 # Host directories the sandboxed Python needs, all read-only; `-try` skips absent ones.
 SYSTEM_DIRS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
 ETC_FILES = ("/etc/ld.so.cache", "/etc/localtime")
+# What the install step needs to find and trust a package index; nothing else sees them.
+NETWORK_ETC = (
+    "/etc/resolv.conf",
+    "/etc/hosts",
+    "/etc/nsswitch.conf",
+    "/etc/ssl",
+    "/etc/ca-certificates",
+)
 # tmpfs pages are not covered by RLIMIT_AS, so the writable scratch mounts get their own caps.
 TMP_BYTES = 256 * 1024 * 1024
 SHM_BYTES = 64 * 1024 * 1024
@@ -41,16 +48,26 @@ class SandboxLayout:
     privileged: bool
 
 
-def bwrap_args(bwrap: str, layout: SandboxLayout, command: Sequence[str]) -> list[str]:
-    """The bubblewrap command line that runs `command` in WORKSPACE, isolated per `layout`."""
+def bwrap_args(
+    bwrap: str,
+    layout: SandboxLayout,
+    command: Sequence[str],
+    *,
+    cwd: str = ".",
+    env: dict[str, str] | None = None,
+    network: bool = False,
+) -> list[str]:
+    """The bubblewrap command line that runs `command` in WORKSPACE/`cwd`, isolated per
+    `layout`; with `network` (the install step only) it shares the host's network."""
     args = [bwrap, "--die-with-parent", "--new-session"]
     # --unshare-all minus the user namespace, which is decided by `privileged` below.
-    args += ["--unshare-ipc", "--unshare-pid", "--unshare-net", "--unshare-uts"]
-    args += ["--unshare-cgroup-try"]
+    args += ["--unshare-ipc", "--unshare-pid", "--unshare-uts", "--unshare-cgroup-try"]
+    if not network:
+        args += ["--unshare-net"]
     if not layout.privileged:
         args += ["--unshare-user", "--uid", str(SANDBOX_UID), "--gid", str(SANDBOX_UID)]
     args += ["--clearenv"]
-    for name, value in sandbox_env(layout).items():
+    for name, value in {**sandbox_env(layout), **(env or {})}.items():
         args += ["--setenv", name, value]
     for path in SYSTEM_DIRS:
         args += ["--ro-bind-try", path, path]
@@ -67,7 +84,7 @@ def bwrap_args(bwrap: str, layout: SandboxLayout, command: Sequence[str]) -> lis
                 args += ["--perms", "0755", "--dir", str(parent)]
         args += ["--ro-bind", root, root]
     args += ["--perms", "0755", "--dir", "/etc"]
-    for path in ETC_FILES:
+    for path in ETC_FILES + (NETWORK_ETC if network else ()):
         args += ["--ro-bind-try", path, path]
     args += ["--ro-bind", str(layout.etc / "passwd"), "/etc/passwd"]
     args += ["--ro-bind", str(layout.etc / "group"), "/etc/group"]
@@ -75,7 +92,7 @@ def bwrap_args(bwrap: str, layout: SandboxLayout, command: Sequence[str]) -> lis
     args += ["--proc", "/proc", "--dev", "/dev"]
     args += ["--perms", "1777", "--size", str(SHM_BYTES), "--tmpfs", "/dev/shm"]
     # Without root, the sandbox owns / and /dev: read-only they cannot be filled with files.
-    args += ["--remount-ro", "/dev", "--remount-ro", "/", "--chdir", WORKSPACE]
+    args += ["--remount-ro", "/dev", "--remount-ro", "/", "--chdir", workdir(cwd)]
     args += ["--cap-drop", "ALL"]
     if layout.privileged:
         # Just what setpriv needs to become nobody; it then clears every capability set.
@@ -100,10 +117,10 @@ def sandbox_env(layout: SandboxLayout) -> dict[str, str]:
     }
 
 
-def limit_args(settings: Settings, max_processes: int) -> list[str]:
+def limit_args(settings: Settings, max_processes: int, timeout: float) -> list[str]:
     """prlimit sets the rlimits on itself and execs bwrap, so every sandboxed process inherits
     them (a preexec_fn would run Python in a forked child of a multi-threaded worker)."""
-    cpu = math.ceil(settings.sandbox_timeout_seconds) + 1
+    cpu = math.ceil(timeout) + 1
     memory = settings.sandbox_memory_mb * 1024 * 1024
     file_size = settings.sandbox_file_size_mb * 1024 * 1024
     return [
@@ -117,18 +134,31 @@ def limit_args(settings: Settings, max_processes: int) -> list[str]:
     ]
 
 
-def materialise(root: Path, files: dict[str, bytes]) -> SandboxLayout:
-    """Write the workspace and the sandbox's /etc files under `root`."""
+def workdir(cwd: str) -> str:
+    """`cwd` (relative to the workspace) as a path inside the sandbox."""
+    path = PurePosixPath(cwd)
+    if path.is_absolute() or ".." in path.parts:
+        raise ValueError(f"a command's working dir must lie inside the workspace: {cwd!r}")
+    return str(PurePosixPath(WORKSPACE, path))
+
+
+def prepare(root: Path) -> SandboxLayout:
+    """The workspace and the sandbox's /etc files under `root`, created on first use."""
     workspace, etc = root / "workspace", root / "etc"
-    workspace.mkdir()
-    etc.mkdir()
+    workspace.mkdir(parents=True, exist_ok=True)
+    etc.mkdir(exist_ok=True)
     (etc / "passwd").write_text(PASSWD)
     (etc / "group").write_text(GROUP)
-    write_tree(workspace, files)  # an unsafe path is the activity's BadRequest
     privileged = os.geteuid() == 0
     if privileged:
-        # Inside, the tests run as the real host uid 65534; the workspace must be theirs.
-        for entry in [workspace, *workspace.rglob("*")]:
-            os.chown(entry, SANDBOX_UID, SANDBOX_UID, follow_symlinks=False)
+        give_to_sandbox(workspace)
     roots = tuple(dict.fromkeys([sys.base_prefix, sys.prefix]))
     return SandboxLayout(workspace=workspace, etc=etc, python_roots=roots, privileged=privileged)
+
+
+def give_to_sandbox(*paths: Path) -> None:
+    """As root, the sandbox runs as the real host uid 65534: what it works on must be its own."""
+    if os.geteuid() != 0:
+        return
+    for path in paths:
+        os.chown(path, SANDBOX_UID, SANDBOX_UID, follow_symlinks=False)

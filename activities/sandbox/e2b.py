@@ -1,0 +1,269 @@
+"""The E2B runtime: each session is an E2B sandbox, driven through the `e2b` async SDK.
+
+A build's sandbox is found again by its metadata, and created under an idempotency key
+derived from the build, so a retried or re-dispatched open never makes a second one. Between
+phases it is paused (no cost while the model thinks); connecting resumes it. Commands run with
+the sandbox's own network; no secret of ours is ever put in a sandbox's environment.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import io
+import shlex
+import tarfile
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from typing import Any
+
+from e2b import (
+    AsyncSandbox,
+    AuthenticationException,
+    CommandExitException,
+    FileNotFoundException,
+    InvalidArgumentException,
+    RateLimitException,
+    SandboxException,
+    SandboxNotFoundException,
+    SandboxQuery,
+    TimeoutException,
+)
+
+from activities.errors import BadRequest, NotAuthorized, RateLimited, Unavailable
+from activities.sandbox import (
+    NOT_SNAPSHOTTED,
+    Command,
+    CommandResult,
+    OnOutput,
+    SandboxGone,
+    SessionInfo,
+    SessionSpec,
+    snapshotted,
+)
+from activities.sandbox.process import Output
+from activities.sandbox.workspace import parts_of
+from cofounder.settings import Settings
+
+WORKSPACE = "/home/user/workspace"
+ARCHIVE = "/tmp/cofounder-snapshot.tar.gz"
+# How long one control or file request may take (commands have their own timeouts).
+REQUEST_TIMEOUT = 60.0
+
+
+@asynccontextmanager
+async def vendor_errors() -> AsyncIterator[None]:
+    """E2B's exceptions as ours: the one place they are classified."""
+    try:
+        yield
+    except SandboxNotFoundException as err:
+        raise SandboxGone(str(err)) from None
+    except AuthenticationException as err:
+        raise NotAuthorized(
+            f"E2B refused the API key: {err}", type_name=type(err).__name__
+        ) from None
+    except RateLimitException as err:
+        raise RateLimited(f"E2B rate limit: {err}", type_name=type(err).__name__) from None
+    except InvalidArgumentException as err:
+        raise BadRequest(f"E2B refused the request: {err}", type_name=type(err).__name__) from None
+    except (TimeoutException, SandboxException) as err:
+        raise Unavailable(f"E2B: {err}", type_name=type(err).__name__) from None
+
+
+class E2BRuntime:
+    name = "e2b"
+
+    def __init__(self, settings: Settings) -> None:
+        assert settings.e2b_api_key is not None  # the settings refuse e2b without a key
+        self.settings = settings
+        self._opts: dict[str, Any] = {
+            "api_key": settings.e2b_api_key.get_secret_value(),
+            "request_timeout": REQUEST_TIMEOUT,
+        }
+
+    async def open(self, spec: SessionSpec) -> E2BSession:
+        async with vendor_errors():
+            found = await self._find(spec)
+            if found is not None:
+                return await self.connect(found)
+            sandbox = await AsyncSandbox.create(
+                template=self._template(spec.language),
+                timeout=self.settings.e2b_sandbox_timeout_seconds,
+                metadata=spec.metadata,
+                idempotency_key=idempotency_key(spec),
+                lifecycle={"on_timeout": "pause"},
+                **self._opts,
+            )
+            await sandbox.files.make_dir(WORKSPACE)
+            return E2BSession(sandbox)
+
+    async def connect(self, session_id: str) -> E2BSession:
+        async with vendor_errors():
+            sandbox = await AsyncSandbox.connect(
+                session_id, timeout=self.settings.e2b_sandbox_timeout_seconds, **self._opts
+            )
+            return E2BSession(sandbox)
+
+    async def list_sessions(self) -> list[SessionInfo]:
+        return [
+            SessionInfo(sandbox.sandbox_id, dict(sandbox.metadata))
+            for sandbox in await self._list(None)
+            if "cofounder_build" in sandbox.metadata
+        ]
+
+    async def close(self, session_id: str) -> bool:
+        async with vendor_errors():
+            return bool(await AsyncSandbox.kill(session_id, **self._opts))
+
+    async def _find(self, spec: SessionSpec) -> str | None:
+        matches = await self._list(spec.metadata)
+        return matches[0].sandbox_id if matches else None
+
+    async def _list(self, metadata: dict[str, str] | None) -> list[Any]:
+        async with vendor_errors():
+            pages = AsyncSandbox.list(query=SandboxQuery(metadata=metadata), **self._opts)
+            found = list(await pages.next_items())
+            while pages.has_next:
+                found += await pages.next_items()
+            return found
+
+    def _template(self, language: str) -> str:
+        if language == "node":
+            return self.settings.e2b_template_node
+        return self.settings.e2b_template_python
+
+
+def idempotency_key(spec: SessionSpec) -> str:
+    """Lowercase hex (as E2B requires), the same for every attempt to open this session."""
+    key = "\0".join(f"{k}={v}" for k, v in sorted(spec.metadata.items()))
+    return "cofounder-" + hashlib.sha256(key.encode()).hexdigest()[:48]
+
+
+class E2BSession:
+    def __init__(self, sandbox: AsyncSandbox) -> None:
+        self.sandbox = sandbox
+        self.session_id: str = sandbox.sandbox_id
+
+    async def write_files(self, files: dict[str, bytes]) -> None:
+        entries = [{"path": _path(name), "data": data} for name, data in sorted(files.items())]
+        async with vendor_errors():
+            await self.sandbox.files.write_files(entries)  # type: ignore[arg-type]
+
+    async def read_file(self, path: str) -> bytes:
+        async with vendor_errors():
+            try:
+                return bytes(await self.sandbox.files.read(_path(path), format="bytes"))
+            except FileNotFoundException as err:
+                raise FileNotFoundError(f"no such file in the workspace: {path!r}") from err
+
+    async def list_files(self) -> dict[str, int]:
+        pruned = " -o ".join(f"-name {shlex.quote(name)}" for name in sorted(NOT_SNAPSHOTTED))
+        find = f"find . \\( {pruned} \\) -prune -o -type f -printf '%s %P\\n'"
+        result = await self._shell(find)
+        found = {}
+        for line in result.log.decode(errors="replace").splitlines():
+            size, _, name = line.partition(" ")
+            if name and snapshotted(name):
+                found[name] = int(size)
+        return found
+
+    async def delete_files(self, paths: Sequence[str]) -> None:
+        if paths:
+            await self._shell("rm -rf -- " + " ".join(shlex.quote(_rel(p)) for p in paths))
+
+    async def snapshot(self) -> dict[str, bytes]:
+        excludes = " ".join(f"--exclude={shlex.quote(name)}" for name in sorted(NOT_SNAPSHOTTED))
+        await self._shell(f"tar -czf {ARCHIVE} {excludes} .")
+        async with vendor_errors():
+            data = bytes(await self.sandbox.files.read(ARCHIVE, format="bytes"))
+        return await asyncio.to_thread(unpack, data)
+
+    async def restore(self, files: dict[str, bytes]) -> None:
+        kept = " ".join(f"! -name {shlex.quote(name)}" for name in sorted(NOT_SNAPSHOTTED))
+        await self._shell(f"find . -mindepth 1 -maxdepth 1 {kept} -exec rm -rf -- {{}} +")
+        await self.write_files(files)
+
+    async def pause(self) -> None:
+        async with vendor_errors():
+            await self.sandbox.pause()
+
+    async def run(self, command: Command, on_output: OnOutput | None = None) -> CommandResult:
+        output = Output(command.output_limit)
+        line = shlex.join(command.as_argv())
+        pid: list[int] = []  # known once the command has started
+
+        async def collect(text: str) -> None:
+            chunk = text.encode()
+            flooding = output.flooding
+            output.add(chunk)
+            if on_output is not None and len(output.head) < output.limit:
+                await on_output(chunk)
+            if output.flooding and not flooding and pid:
+                await self._kill(pid[0])  # a flood, not a test run: stopped
+
+        async with vendor_errors():
+            handle = await self.sandbox.commands.run(
+                line,
+                background=True,
+                cwd=f"{WORKSPACE}/{_rel(command.cwd)}" if command.cwd != "." else WORKSPACE,
+                envs=command.env,
+                timeout=0,  # the wait below bounds it, and kills the command when it ends
+                on_stdout=collect,
+                on_stderr=collect,
+            )
+            pid.append(handle.pid)
+            try:
+                exit_code = await asyncio.wait_for(_exit_code(handle, output), command.timeout)
+            except TimeoutError:
+                await self._kill(handle.pid)
+                return output.result(-9, timed_out=True)
+            except BaseException:  # cancelled: the command must not outlive the activity
+                await asyncio.shield(self._kill(handle.pid))
+                raise
+        return output.result(exit_code, timed_out=False)
+
+    async def _shell(self, line: str) -> CommandResult:
+        result = await self.run(Command(shell=line, timeout=REQUEST_TIMEOUT))
+        if result.exit_code != 0:
+            detail = result.log.decode(errors="replace")[-500:]
+            raise Unavailable(f"sandbox housekeeping failed ({line.split()[0]}): {detail}")
+        return result
+
+    async def _kill(self, pid: int) -> None:
+        try:
+            await self.sandbox.commands.kill(pid)
+        except SandboxException:
+            pass  # already ended, or the sandbox itself is gone
+
+
+async def _exit_code(handle: Any, output: Output) -> int:
+    try:
+        return int((await handle.wait()).exit_code)
+    except CommandExitException as err:
+        return int(err.exit_code)
+
+
+def _rel(name: str) -> str:
+    return "/".join(parts_of(name))
+
+
+def _path(name: str) -> str:
+    return f"{WORKSPACE}/{_rel(name)}"
+
+
+def unpack(data: bytes) -> dict[str, bytes]:
+    """A snapshot archive's regular files; links and unsafe names are left out."""
+    files: dict[str, bytes] = {}
+    with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as archive:
+        for member in archive:
+            if not member.isfile():
+                continue
+            name = member.name.removeprefix("./")
+            try:
+                parts_of(name)
+            except ValueError:
+                continue
+            extracted = archive.extractfile(member)
+            if extracted is not None and snapshotted(name):
+                files[name] = extracted.read()
+    return files
