@@ -16,15 +16,17 @@ import pytest
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
+from activities.sandbox import Command, SessionSpec
 from activities.sandbox.activities import SandboxActivities
 from activities.sandbox.bwrap import SandboxLayout, bwrap_args
 from activities.sandbox.local import LocalRuntime
 from activities.sandbox.process import run_limited
 from activities.sandbox.projects import parse_counts
 from cofounder import payloads
-from cofounder.artifacts import ArtifactStore
+from cofounder.artifacts import ArtifactStore, UnsafePath
 from cofounder.settings import Settings
 from tests.helpers import owned
+from tests.package_index import MODULE, package_index
 
 PASSING = "def test_one():\n    assert 1 + 1 == 2\n\ndef test_two():\n    assert 'a' in 'abc'\n"
 FAILING = "def test_ok():\n    assert True\n\ndef test_broken():\n    assert 1 == 2\n"
@@ -365,3 +367,70 @@ async def test_workspace_paths_cannot_escape(settings: Settings, store: Artifact
         await run(settings, store, {"../escaped.py": "x = 1\n"})
     assert refused.value.type == "BadRequest" and refused.value.non_retryable
     assert "unsafe path" in str(refused.value)
+
+
+async def test_an_infinite_loop_is_stopped_at_the_time_limit(
+    settings: Settings, store: ArtifactStore
+) -> None:
+    test = "def test_spin():\n    while True:\n        pass\n"
+    report = await run(
+        with_settings(settings, sandbox_timeout_seconds=2), store, {"test_s.py": test}
+    )
+    assert report.timed_out and not report.passed
+    after = await run(settings, store, {"test_ok.py": PASSING})
+    assert after.passed, after.summary
+
+
+async def test_symlinks_planted_in_the_workspace_never_reach_the_host(
+    settings: Settings, store: ArtifactStore, tmp_path: Path
+) -> None:
+    # A host file the sandbox cannot see, which a worker following links would read or clobber.
+    host_file = tmp_path / "host-secret.txt"
+    host_file.write_text("host only")
+    planted = f"""
+        import os
+
+        def test_plant():
+            os.symlink({str(host_file)!r}, "leak.txt")
+            os.symlink({str(tmp_path)!r}, "hostdir")
+            os.symlink("/etc", "etc_link")
+    """
+    runtime = LocalRuntime(settings)
+    session = await runtime.open(SessionSpec("b-links", "local", "demo"))
+    await session.write_files({"test_plant.py": textwrap.dedent(planted).encode()})
+    result = await session.run(Command(shell="python3 -m pytest -q -p no:cacheprovider"))
+    assert result.exit_code == 0, result.log
+
+    files = await session.snapshot()
+    assert set(files) == {"test_plant.py"}  # links are neither followed nor kept
+    with pytest.raises(FileNotFoundError):
+        await session.read_file("leak.txt")
+    with pytest.raises(UnsafePath):
+        await session.read_file("hostdir/host-secret.txt")
+    with pytest.raises(UnsafePath):
+        await session.write_files({"hostdir/host-secret.txt": b"overwritten"})
+    await session.write_files({"leak.txt": b"replaces the link"})
+    assert host_file.read_text() == "host only"
+    assert await session.read_file("leak.txt") == b"replaces the link"
+    await session.delete_files(["etc_link", "hostdir"])
+    assert host_file.exists() and Path("/etc/passwd").exists()
+
+
+async def test_only_the_install_step_reaches_the_network(
+    settings: Settings, store: ArtifactStore, tmp_path: Path
+) -> None:
+    with package_index(tmp_path / "index") as (url, downloads):
+        port = url.split(":")[2].split("/")[0]
+        test = f"""
+            import socket, pytest
+            from {MODULE} import greet
+
+            def test_installed_but_offline():
+                assert greet("x") == "hello, x"
+                with pytest.raises(OSError):
+                    socket.create_connection(("127.0.0.1", {port}), timeout=2)
+        """
+        files = {"requirements.txt": "cofounder-greeting\n", "test_net.py": test}
+        report = await run(with_settings(settings, sandbox_package_index=url), store, files)
+    assert report.passed and report.passed_count == 1, report.summary
+    assert len(downloads) == 1
