@@ -24,6 +24,7 @@ from activities.publish import PublishActivities
 from activities.sandbox import SandboxRuntime
 from activities.sandbox.activities import SandboxActivities
 from activities.sandbox.local import LocalRuntime
+from activities.sandbox.sweep import sweep_orphans
 from cofounder.artifacts import open_store
 from cofounder.db import make_engine, make_sessionmaker
 from cofounder.settings import Settings
@@ -38,6 +39,9 @@ STICKY_TIMEOUT = timedelta(seconds=3)
 # Heartbeats leave the worker at least this often (the SDK's default throttle is 80% of the
 # heartbeat timeout), so a live step is never mistaken for a dead one under load.
 HEARTBEAT_THROTTLE = timedelta(seconds=1)
+# How often a worker closes the sandboxes of builds that ended without closing them. Each
+# worker sweeps, since a local runtime's sessions live on its own disk.
+SWEEP_INTERVAL = timedelta(minutes=10)
 
 
 def build_activities(
@@ -112,5 +116,16 @@ async def main(settings: Settings | None = None) -> None:
         log.info(
             "worker started", task_queue=settings.task_queue, model_url=settings.model_base_url
         )
+        sweeping = asyncio.create_task(_sweep_forever(sandbox_runtime(settings), client))
         await stop.wait()
+        sweeping.cancel()
     log.info("worker stopped")
+
+
+async def _sweep_forever(runtime: SandboxRuntime, client: Client) -> None:
+    while True:
+        try:
+            await sweep_orphans(runtime, client)
+        except Exception:  # housekeeping: the next round tries again
+            log.exception("sandbox sweep failed")
+        await asyncio.sleep(SWEEP_INTERVAL.total_seconds())

@@ -37,6 +37,7 @@ from cofounder.payloads import (
     ApprovalDecision,
     BuildInput,
     BuildStatus,
+    build_workflow_id,
 )
 from cofounder.settings import Settings
 from workflows.build import BuildWorkflow
@@ -70,7 +71,7 @@ async def create_build(
         goal=request.goal,
         status=BuildStatus.QUEUED.value,
         require_approval=request.require_approval,
-        workflow_id=f"build-{build_id}",
+        workflow_id=build_workflow_id(build_id),
         attempts=0,
         input_tokens=0,
         output_tokens=0,

@@ -177,6 +177,21 @@ def worker() -> None:
     asyncio.run(main())
 
 
+@app.command("sweep-sandboxes")
+def sweep_sandboxes() -> None:
+    """Close the sandboxes of builds that no longer run (each worker does it every 10 min)."""
+    from activities.sandbox.sweep import sweep_orphans
+    from cofounder.temporal import connect
+    from worker import sandbox_runtime
+
+    async def sweep() -> list[str]:
+        settings = Settings()
+        return await sweep_orphans(sandbox_runtime(settings), await connect(settings))
+
+    closed = asyncio.run(sweep())
+    say(f"closed {len(closed)} orphaned sandbox(es)" + "".join(f"\n  {c}" for c in closed))
+
+
 @app.command()
 def api() -> None:
     """Serve the HTTP API."""

@@ -25,6 +25,11 @@ OWNER = SearchAttributeKey.for_keyword("Owner")
 LOCAL_OWNER = "local"
 
 
+def build_workflow_id(build_id: str) -> str:
+    """The id of a build's workflow: one per build, so Temporal refuses a second start."""
+    return f"build-{build_id}"
+
+
 class BuildStatus(StrEnum):
     QUEUED = "queued"
     PLANNING = "planning"

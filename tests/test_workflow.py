@@ -17,6 +17,8 @@ from temporalio.common import SearchAttributeKey
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
+from activities.sandbox.local import LocalRuntime
+from activities.sandbox.sweep import sweep_orphans
 from cofounder.db import Build, BuildEvent
 from cofounder.payloads import ApprovalDecision, BuildStatus, Deadlines
 from cofounder.settings import Settings
@@ -102,6 +104,10 @@ async def test_demo_build_debugs_once_then_publishes(
     history = await handle.fetch_history()
     kinds = activity_types(history)
     assert kinds.count("run_tests") == 2 and kinds.count("debug") == 1
+    # One sandbox session for the whole build, closed when it ended.
+    assert kinds.count("open_sandbox") == 1 and kinds.count("close_sandbox") == 1
+    assert kinds.index("open_sandbox") < kinds.index("run_tests")
+    assert await LocalRuntime(settings).list_sessions() == []
     summaries = activity_summaries(history)
     assert all(summaries) and len(summaries) == len(kinds)  # every row in the UI says what it did
     assert summaries[kinds.index("plan")] == f"plan: {GOAL}"
@@ -207,8 +213,33 @@ async def test_cancel_stops_the_sandbox_run(
         await handle.result()
     # The workflow waited for the activity to confirm: its sandbox is already gone.
     assert sandboxes_of(os.getpid()) == []
+    assert await LocalRuntime(settings).list_sessions() == []
     row = await build_row(sessions, handle.id.removeprefix("build-"))
     assert row.status == "cancelled"
+
+
+async def test_a_terminated_build_leaves_its_sandbox_to_the_sweep(
+    env: WorkflowEnvironment, settings: Settings, sessions, worker, offline_model: str
+) -> None:
+    for _ in range(2):  # one slow test suite for each build
+        inject_faults(offline_model, {"slow_tests": 600, "role": "coder"})
+    running = await start_build(env.client, settings, sessions)
+    terminated = await start_build(env.client, settings, sessions)
+    for handle in (running, terminated):
+        while "run_tests" not in await pending_activities(handle):
+            await asyncio.sleep(0.1)
+    runtime = LocalRuntime(settings)
+    assert len(await runtime.list_sessions()) == 2
+    # An operator's terminate runs no workflow code: nothing closes the sandbox but the sweep.
+    await terminated.terminate("operator")
+    closed = await sweep_orphans(runtime, env.client)
+    assert len(closed) == 1
+    left = await runtime.list_sessions()
+    assert [info.metadata["cofounder_build"] for info in left] == [running.id.split("-", 1)[1]]
+    await running.cancel()
+    with pytest.raises(WorkflowFailureError):
+        await running.result()
+    assert await runtime.list_sessions() == []
 
 
 async def pending_activities(handle: WorkflowHandle) -> list[str]:
