@@ -17,9 +17,12 @@ from temporalio.client import WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
-from cofounder.payloads import BuildInput, BuildView, CodeResult, TestReport
-from cofounder.replay import replay_history
-from workflows.build import WORKFLOW_NAME, BuildWorkflow
+with workflow.unsafe.imports_passed_through():
+    # This module defines a workflow, so the workflow sandbox re-imports it: the payload models
+    # must be the same classes the workflow module and the data converter use.
+    from cofounder.payloads import BuildInput, BuildView, CodeResult, TestReport
+    from cofounder.replay import replay_history
+    from workflows.build import WORKFLOW_NAME, BuildWorkflow
 
 HISTORY = Path(__file__).parent / "histories" / "demo_build.json"
 
@@ -30,20 +33,27 @@ def recorded() -> WorkflowHistory:
 
 def test_recorded_history_is_a_whole_demo_build() -> None:
     text = HISTORY.read_text()
-    for activity in ("plan", "write_code", "run_tests", "debug", "review", "publish"):
+    kinds = ("plan", "write_code", "open_sandbox", "run_tests", "debug", "review", "publish")
+    for activity in (*kinds, "close_sandbox"):
         assert f'"{activity}"' in text
     assert "WORKFLOW_EXECUTION_COMPLETED" in text or "WorkflowExecutionCompleted" in text
 
 
-@pytest.mark.parametrize("path", sorted(HISTORY.parent.glob("*.json")), ids=lambda p: p.stem)
+@pytest.mark.parametrize(
+    "path",
+    sorted(HISTORY.parent.rglob("*.json")),
+    ids=lambda p: str(p.relative_to(HISTORY.parent).with_suffix("")),
+)
 async def test_recorded_histories_replay(path: Path) -> None:
     """Every committed history: a demo build, a failed one, an approved and a rejected plan,
-    and a failed build an operator reset, which then succeeded."""
+    and a failed build an operator reset, which then succeeded; each as recorded today and
+    as recorded before builds kept one sandbox session (before_sessions/)."""
     await replay_history(WorkflowHistory.from_json(path.stem, path.read_text()))
 
 
-def test_every_kind_of_build_has_a_history() -> None:
-    names = {path.stem for path in HISTORY.parent.glob("*.json")}
+@pytest.mark.parametrize("folder", [HISTORY.parent, HISTORY.parent / "before_sessions"])
+def test_every_kind_of_build_has_a_history(folder: Path) -> None:
+    names = {path.stem for path in folder.glob("*.json")}
     assert names == {
         "demo_build",
         "failed_build",
