@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import os
 import socket
+import sys
 import threading
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import boto3
 import httpx
@@ -20,18 +22,24 @@ import pytest
 import pytest_asyncio
 import uvicorn
 from moto.server import ThreadedMotoServer
+from pydantic import SecretStr
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from activities.sandbox import SandboxRuntime
+from activities.sandbox.e2b import E2BRuntime
 from activities.sandbox.local import LocalRuntime
 from cofounder.artifacts import ArtifactStore
 from cofounder.db import make_engine, make_sessionmaker
 from cofounder.db.migrate import upgrade
 from cofounder.settings import Settings
 from cofounder.temporal import SEARCH_ATTRIBUTE_KEYS, temporal_binary
+from tests.sandbox_runtimes import DOUBLES
+
+if TYPE_CHECKING:
+    from tests.doubles.e2b import E2BDouble
 from tests.processes import Processes
 
 
@@ -218,7 +226,29 @@ def bucket(s3_endpoint: str, aws: None) -> str:
     return name
 
 
-@pytest.fixture(params=["local"])
+@pytest.fixture
+def e2b_double(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[E2BDouble]:
+    """E2B's control API and envd, served locally; the real SDK is pointed at them."""
+    from tests.doubles.e2b import E2BDouble  # it serves itself with ServerThread, from here
+
+    with E2BDouble(tmp_path / "e2b") as double:
+        for name, value in double.env().items():
+            monkeypatch.setenv(name, value)
+        # The double runs commands on this machine: its "template" has this Python and pytest.
+        monkeypatch.setenv("PATH", f"{Path(sys.executable).parent}:{os.environ['PATH']}")
+        yield double
+
+
+def e2b_settings(settings: Settings, double: E2BDouble) -> Settings:
+    return settings.model_copy(update={"sandbox": "e2b", "e2b_api_key": SecretStr(double.api_key)})
+
+
+@pytest.fixture(params=["local", "e2b"])
 def runtime(request: pytest.FixtureRequest, settings: Settings) -> SandboxRuntime:
     """Each sandbox runtime in turn: bubblewrap here, and E2B against its local double."""
-    return LocalRuntime(settings)
+    if request.param == "local":
+        return LocalRuntime(settings)
+    double = request.getfixturevalue("e2b_double")
+    e2b = E2BRuntime(e2b_settings(settings, double))
+    DOUBLES[id(e2b)] = double
+    return e2b

@@ -26,6 +26,7 @@ from e2b import (
     RateLimitException,
     SandboxException,
     SandboxNotFoundException,
+    SandboxNotRunningException,
     SandboxQuery,
     TimeoutException,
 )
@@ -46,7 +47,10 @@ from activities.sandbox.workspace import parts_of
 from cofounder.settings import Settings
 
 WORKSPACE = "/home/user/workspace"
-ARCHIVE = "/tmp/cofounder-snapshot.tar.gz"
+# Beside the workspace, not in it (tar would archive itself), named by absolute path for the
+# file API and relative to the workspace for commands.
+ARCHIVE = "/home/user/.cofounder-snapshot.tar.gz"
+ARCHIVE_FROM_WORKSPACE = "../.cofounder-snapshot.tar.gz"
 # How long one control or file request may take (commands have their own timeouts).
 REQUEST_TIMEOUT = 60.0
 
@@ -56,7 +60,8 @@ async def vendor_errors() -> AsyncIterator[None]:
     """E2B's exceptions as ours: the one place they are classified."""
     try:
         yield
-    except SandboxNotFoundException as err:
+    except (SandboxNotFoundException, SandboxNotRunningException) as err:
+        # Not running, to envd: killed, expired or paused; a connect resumes a paused one.
         raise SandboxGone(str(err)) from None
     except AuthenticationException as err:
         raise NotAuthorized(
@@ -173,7 +178,7 @@ class E2BSession:
 
     async def snapshot(self) -> dict[str, bytes]:
         excludes = " ".join(f"--exclude={shlex.quote(name)}" for name in sorted(NOT_SNAPSHOTTED))
-        await self._shell(f"tar -czf {ARCHIVE} {excludes} .")
+        await self._shell(f"tar -czf {ARCHIVE_FROM_WORKSPACE} {excludes} .")
         async with vendor_errors():
             data = bytes(await self.sandbox.files.read(ARCHIVE, format="bytes"))
         return await asyncio.to_thread(unpack, data)
