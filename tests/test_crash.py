@@ -14,6 +14,7 @@ from temporalio.api.enums.v1 import EventType
 from cofounder.payloads import BuildStatus
 from cofounder.settings import Settings
 from cofounder.temporal import connect
+from tests.doubles.e2b import E2BDouble
 from tests.helpers import inject_faults, sandboxes_of, start_build, wait_for_status
 from tests.processes import BUILD_DEADLINE, Processes, assert_exactly_once
 
@@ -63,3 +64,39 @@ async def test_restarted_temporal_server_mid_build_loses_nothing(
     view = await asyncio.wait_for(handle.result(), BUILD_DEADLINE)
     assert view.status == BuildStatus.SUCCEEDED
     await assert_exactly_once(crash_settings, sessions, view.build_id, offline_model)
+
+
+async def test_killed_worker_mid_test_run_on_e2b_makes_one_sandbox(
+    crash_settings: Settings,
+    processes: Processes,
+    sessions,
+    offline_model: str,
+    e2b_double: E2BDouble,
+) -> None:
+    inject_faults(offline_model, {"slow_tests": 2, "role": "coder"})  # a test run to land in
+    processes.temporal()
+    on_e2b = {"COFOUNDER_SANDBOX": "e2b"}  # the double's E2B_* variables are already set
+    first = processes.worker(env=on_e2b)
+    client = await connect(crash_settings)
+    handle = await start_build(client, crash_settings, sessions)
+
+    await wait_for_status(handle, BuildStatus.TESTING, timeout=60)
+    while not any(sandbox.processes for sandbox in e2b_double.sandboxes.values()):
+        await asyncio.sleep(0.05)
+    os.killpg(first.pid, signal.SIGKILL)  # mid-test-run, inside the E2B sandbox
+    first.wait()
+    processes.worker(env=on_e2b)
+
+    view = await asyncio.wait_for(handle.result(), BUILD_DEADLINE)
+    assert view.status == BuildStatus.SUCCEEDED
+    await assert_exactly_once(crash_settings, sessions, view.build_id, offline_model)
+    history = await handle.fetch_history()
+    attempts = [
+        e.activity_task_started_event_attributes.attempt
+        for e in history.events
+        if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED
+    ]
+    assert max(attempts) >= 2  # the kill landed inside the test run
+    # The retry reconnected to the build's sandbox; the end of the build killed it.
+    assert e2b_double.counts.creates == 1 and e2b_double.counts.kills == 1
+    assert [s.state for s in e2b_double.sandboxes.values()] == ["killed"]

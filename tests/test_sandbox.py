@@ -21,7 +21,6 @@ from activities.sandbox.activities import SandboxActivities
 from activities.sandbox.bwrap import SandboxLayout, bwrap_args
 from activities.sandbox.local import LocalRuntime
 from activities.sandbox.process import run_limited
-from activities.sandbox.projects import parse_counts
 from cofounder import payloads
 from cofounder.artifacts import ArtifactStore, UnsafePath
 from cofounder.settings import Settings
@@ -75,14 +74,6 @@ def test_bwrap_args_isolate_by_construction(tmp_path: Path) -> None:
 
     rootless = bwrap_args("bwrap", SandboxLayout(layout.workspace, layout.etc, (), False), ["x"])
     assert "--unshare-user" in rootless and "/usr/bin/setpriv" not in rootless
-
-
-def test_parse_counts() -> None:
-    assert parse_counts(b"....\n3 passed in 0.01s\n") == (3, 0)
-    assert parse_counts(b"1 failed, 2 passed, 1 error in 1.20s\n") == (2, 2)
-    assert parse_counts(b"===== 2 failed, 5 passed, 1 warning in 3.00s =====\n") == (5, 2)
-    assert parse_counts(b"no tests ran in 0.01s\n") == (0, 0)
-    assert parse_counts(b"crashed before pytest\n") == (0, 0)
 
 
 async def test_passing_and_failing_projects(settings: Settings, store: ArtifactStore) -> None:
