@@ -4,6 +4,8 @@
    first output arrives, against the same one-liner started as a bare process. Alternating.
 2. Cancel to dead: a running command's task is cancelled; the time until its process is gone,
    on the local runtime and on E2B (the SDK against the local double, so HTTP but no cloud).
+   Then the same for a whole build: from the build's cancel request (a real dev server and
+   worker, the offline model) until its test run's processes are gone.
 3. Snapshot and restore of a 1,000-file workspace into the artifact store and a new session,
    against tar + untar of the same folder; then a second snapshot with nothing changed.
 
@@ -14,23 +16,36 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import logging
 import os
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 from pydantic import SecretStr
+from temporalio.client import Client, WorkflowFailureError
 
 from activities.sandbox import Command, SandboxRuntime, SandboxSession, SessionSpec
 from activities.sandbox.e2b import E2BRuntime
 from activities.sandbox.local import LocalRuntime
+from bench.local_stack import local_temporal
 from cofounder.artifacts import ArtifactStore
+from cofounder.db import make_engine, make_sessionmaker
+from cofounder.db.migrate import upgrade
+from cofounder.logging import configure_logging
+from cofounder.offline_model.server import create_app as create_model_app
 from cofounder.settings import Settings
+from tests.conftest import ServerThread
 from tests.doubles.e2b import E2BDouble
+from tests.helpers import inject_faults, start_build
+from worker import running_worker
 
 ONE_LINER = [sys.executable, "-c", "print('ok')"]
 FILES = 1000
@@ -169,19 +184,80 @@ async def bench_snapshots(settings: Settings, double: E2BDouble, scratch: Path) 
     print(f"  {'tar + untar':<16} {tar_round_trip(folder, scratch / 'tar'):6.2f}s (both ways)")
 
 
-async def main(runs: int) -> None:
+def test_run_processes() -> list[str]:
+    """Pids of the build's test command (pytest, as the sandbox runs it) on this machine."""
+    found = []
+    for entry in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            argv = entry.read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if b"pytest" in argv and b"no:cacheprovider" in argv:
+            found.append(entry.parent.name)
+    return found
+
+
+async def cancel_one_build(client: Client, settings: Settings, sessions: Any, model: str) -> float:
+    inject_faults(model, {"slow_tests": 600, "role": "coder"})
+    handle = await start_build(client, settings, sessions)
+    while not test_run_processes():
+        await asyncio.sleep(0.01)
+    started = time.perf_counter()
+    await handle.cancel()
+    while test_run_processes():
+        await asyncio.sleep(0.01)
+    elapsed = time.perf_counter() - started
+    with contextlib.suppress(WorkflowFailureError):
+        await handle.result()
+    return elapsed
+
+
+async def bench_build_cancel(settings: Settings, double: E2BDouble, builds: int) -> None:
+    print(f"build cancel request to test run dead ({builds} builds each, median and max)")
+    with ServerThread(create_model_app()) as model:
+        settings = settings.model_copy(update={"anthropic_base_url": model.url})
+        await asyncio.to_thread(upgrade, settings.resolved_database_url)
+        engine = make_engine(settings.resolved_database_url)
+        async with local_temporal() as env:
+            for name, runtime in runtimes(settings, double):
+                worker_settings = getattr(runtime, "settings", settings)
+                async with running_worker(env.client, worker_settings):
+                    times = [
+                        await cancel_one_build(
+                            env.client, settings, make_sessionmaker(engine), model.url
+                        )
+                        for _ in range(builds)
+                    ]
+                print(
+                    f"  {name:<16} {statistics.median(times) * 1000:7.0f} ms"
+                    f"   max {max(times) * 1000:.0f} ms"
+                )
+        await engine.dispose()
+
+
+async def main(runs: int, builds: int) -> None:
     with tempfile.TemporaryDirectory(prefix="bench-sandbox-") as tmp:
         scratch = Path(tmp)
-        settings = Settings(data_dir=scratch / "data")
+        settings = Settings(
+            data_dir=scratch / "data",
+            anthropic_api_key=None,
+            task_queue=f"bench-{uuid.uuid4().hex[:8]}",
+            _env_file=None,  # type: ignore[call-arg]
+        )
         with E2BDouble(scratch / "e2b") as double:
             for name, value in double.env().items():
                 os.environ[name] = value
+            os.environ["PATH"] = f"{Path(sys.executable).parent}:{os.environ['PATH']}"
             await bench_first_output(settings, runs)
             await bench_cancel(settings, double)
+            await bench_build_cancel(settings, double, builds)
             await bench_snapshots(settings, double, scratch)
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=30)
-    asyncio.run(main(parser.parse_args().runs))
+    parser.add_argument("--runs", type=int, default=30, help="first-output runs per side")
+    parser.add_argument("--builds", type=int, default=5, help="cancelled builds per runtime")
+    args = parser.parse_args()
+    configure_logging(json=False, level=logging.WARNING)
+    asyncio.run(main(args.runs, args.builds))
