@@ -78,18 +78,36 @@ class SandboxActivities:
             ref = await self._open(request, project.language, generation=-1)
         session, ref = await self._session(request, ref, store)
         try:
-            await _sync(session, files)
-            result = await self._install(session, project)
-            if result is None or result.exit_code == 0:
-                result = await session.run(self._test_command(request, project))
-            ref = ref.model_copy(
-                update={"snapshot_ref": await store.put_tree(await session.snapshot())}
-            )
-            await session.pause()
+            result = await self._test(session, files, project, request.test_command)
+            snapshot = await store.put_tree(await session.snapshot())
+            ref = ref.model_copy(update={"snapshot_ref": snapshot})
+            if request.sandbox is not None:
+                await session.pause()  # until the build's next phase needs it
         finally:
             if request.sandbox is None:
                 await self.runtime.close(ref.session_id)
         return await self._report(request, store, result, ref if request.sandbox else None)
+
+    async def _test(
+        self,
+        session: SandboxSession,
+        files: dict[str, bytes],
+        project: Project,
+        test_command: str | None,
+    ) -> CommandResult:
+        """The workspace made the code's files, dependencies installed, then the tests run;
+        a failed install is the result, with its log."""
+        await _sync(session, files)
+        installed = await self._install(session, project)
+        if installed is not None and installed.exit_code != 0:
+            return installed
+        command = Command(
+            shell=test_command or project.test_command,
+            env=project.env,
+            timeout=self.settings.sandbox_timeout_seconds,
+            output_limit=self.settings.sandbox_output_limit_bytes,
+        )
+        return await session.run(command)
 
     async def _open(self, request: TestRequest, language: str, generation: int) -> SandboxRef:
         spec = SessionSpec(request.build_id, request.owner, request.project, language, generation)
@@ -143,14 +161,6 @@ class SandboxActivities:
             note = b"\n[sandbox: installing the declared dependencies failed]\n"
             result = replace(result, log=result.log + note, tail=result.tail + note)
         return result
-
-    def _test_command(self, request: TestRequest, project: Project) -> Command:
-        return Command(
-            shell=request.test_command or project.test_command,
-            env=project.env,
-            timeout=self.settings.sandbox_timeout_seconds,
-            output_limit=self.settings.sandbox_output_limit_bytes,
-        )
 
     async def _report(
         self,
