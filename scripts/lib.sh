@@ -84,6 +84,8 @@ ensure_tools() {
     command -v git >/dev/null || missing+=(git)
     command -v bwrap >/dev/null || missing+=(bubblewrap)
     { command -v prlimit && command -v setpriv; } >/dev/null || missing+=(util-linux)
+    # Node.js projects are built and tested too (npm test in the sandbox).
+    { command -v node && command -v npm; } >/dev/null || missing+=(nodejs npm)
     if [ "${#missing[@]}" -gt 0 ]; then
         log "installing ${missing[*]} (used by builds)"
         apt_install "${missing[@]}" || log "without ${missing[*]}, builds fail at the step that needs it"

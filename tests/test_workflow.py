@@ -149,6 +149,7 @@ async def test_build_fails_when_tests_never_pass(
     assert row.error is not None and "tests still failing" in row.error
     assert (await side_effects(sessions, row.id))["pull_requests"] == 0
     assert row.cost_micro_usd > 0  # a failed build is still billed for what it used
+    assert await LocalRuntime(settings).list_sessions() == []  # and its sandbox is closed
 
 
 async def test_approval_gate_waits_then_continues(
