@@ -261,6 +261,8 @@ class BuildView(BaseModel):
     cost: Usage = Field(default_factory=Usage)
     last_error: str | None = None
     plan_title: str | None = None
+    # The whole plan, in the artifact store under the build's owner, once it exists.
+    plan_ref: str | None = None
     pull_request: PullRequestRef | None = None
     phases: int = 0
     run_id: str = ""

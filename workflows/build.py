@@ -146,6 +146,7 @@ class BuildWorkflow:
         )
         plan = await self._llm(LlmActivities.plan, request, f"plan: {_short(input.goal)}")
         self._view.plan_title = plan.title
+        self._view.plan_ref = plan.plan_ref
 
         if input.require_approval:
             await self._set(BuildStatus.AWAITING_APPROVAL)
