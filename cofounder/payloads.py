@@ -115,6 +115,47 @@ class CodeResult(BaseModel):
     usage: Usage = Field(default_factory=Usage)
 
 
+class Brief(BaseModel):
+    """What an agent's conversation starts from: references, composed into words by the turn."""
+
+    goal: str
+    plan_ref: str
+    diagnosis_ref: str | None = None  # the debugger's reading of a failing test run
+    log_ref: str | None = None  # that run's log
+
+
+class TurnRequest(BaseModel):
+    """One model turn of an agent loop: the conversation so far travels as a reference."""
+
+    build_id: str
+    owner: str = LOCAL_OWNER
+    role: str = "coder"
+    brief: Brief
+    conversation_ref: str | None = None  # None: the first turn, started from the brief
+    # A word from the workflow (the loop guard) added to the conversation before this turn.
+    note: str | None = None
+
+
+class ToolCall(BaseModel):
+    id: str
+    name: str
+
+
+class TurnResult(BaseModel):
+    response_ref: str
+    conversation_ref: str  # the conversation with this turn's answer appended
+    tool_calls: list[ToolCall] = Field(default_factory=list)
+    stop_reason: str | None = None
+    usage: Usage = Field(default_factory=Usage)
+
+
+class ToolOutcomeSummary(BaseModel):
+    name: str
+    # The call and its result, hashed: the same call answered the same way has the same one.
+    signature: str
+    is_error: bool = False
+
+
 class SandboxRequest(BaseModel):
     """Open (or reconnect to) a build's sandbox session."""
 
@@ -135,10 +176,29 @@ class SandboxRef(BaseModel):
     snapshot_ref: str | None = None
 
 
+class ToolsRequest(BaseModel):
+    """Run one turn's tool calls in the build's sandbox and answer them in the conversation."""
+
+    build_id: str
+    owner: str = LOCAL_OWNER
+    project: str = ""
+    sandbox: SandboxRef
+    response_ref: str
+    conversation_ref: str
+
+
+class ToolsResult(BaseModel):
+    conversation_ref: str  # with the tool results appended
+    outcomes: list[ToolOutcomeSummary] = Field(default_factory=list)
+    changed: bool = False  # the workspace's files may have changed
+    sandbox: SandboxRef  # the session, replaced and restored if it was lost
+
+
 class TestRequest(BaseModel):
     __test__ = False  # not a pytest test class, despite the name
     build_id: str
-    workspace_ref: str
+    # The files to test; None: the session's workspace as the agent left it.
+    workspace_ref: str | None = None
     owner: str = LOCAL_OWNER
     project: str = ""
     # None (histories from before sessions): a sandbox just for this run.

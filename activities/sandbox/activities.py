@@ -17,7 +17,14 @@ from activities.sandbox import (
     SandboxSession,
     SessionSpec,
 )
-from activities.sandbox.projects import BadManifest, Project, detect, language_of, parse_counts
+from activities.sandbox.projects import (
+    MANIFESTS,
+    BadManifest,
+    Project,
+    detect,
+    language_of,
+    parse_counts,
+)
 from cofounder.artifacts import ArtifactStore
 from cofounder.payloads import SandboxRef, SandboxRequest, TestReport, TestRequest
 from cofounder.settings import Settings
@@ -64,21 +71,16 @@ class SandboxActivities:
         """Bring the session's workspace to the code's files, install what they declare, run
         the tests; the full log and a snapshot go to the store, the report stays short."""
         store = self.store.for_owner(request.owner)
-        files = await store.get_tree(request.workspace_ref)
-        try:
-            project = detect(
-                files,
-                index_url=self.settings.sandbox_package_index,
-                registry=self.settings.sandbox_npm_registry,
-            )
-        except BadManifest as err:
-            raise BadRequest(str(err)) from None
         ref = request.sandbox
         if ref is None:  # a build from before sessions: a sandbox for this run alone
-            ref = await self._open(request, project.language, generation=-1)
-        session, ref = await self._session(request, ref, store)
+            ref = await self._open(request, generation=-1)
+        session, ref = await reconnect(
+            self.runtime, store, ref, request.build_id, request.owner, request.project
+        )
         try:
-            result = await self._test(session, files, project, request.test_command)
+            if request.workspace_ref is not None:
+                await _sync(session, await store.get_tree(request.workspace_ref))
+            result = await self._test(session, request.test_command)
             snapshot = await store.put_tree(await session.snapshot())
             ref = ref.model_copy(update={"snapshot_ref": snapshot})
             if request.sandbox is not None:
@@ -88,16 +90,10 @@ class SandboxActivities:
                 await self.runtime.close(ref.session_id)
         return await self._report(request, store, result, ref if request.sandbox else None)
 
-    async def _test(
-        self,
-        session: SandboxSession,
-        files: dict[str, bytes],
-        project: Project,
-        test_command: str | None,
-    ) -> CommandResult:
-        """The workspace made the code's files, dependencies installed, then the tests run;
-        a failed install is the result, with its log."""
-        await _sync(session, files)
+    async def _test(self, session: SandboxSession, test_command: str | None) -> CommandResult:
+        """Install what the workspace declares, then run its tests; a failed install is the
+        result, with its log."""
+        project = await self._project(session)
         installed = await self._install(session, project)
         if installed is not None and installed.exit_code != 0:
             return installed
@@ -109,7 +105,27 @@ class SandboxActivities:
         )
         return await session.run(command)
 
-    async def _open(self, request: TestRequest, language: str, generation: int) -> SandboxRef:
+    async def _project(self, session: SandboxSession) -> Project:
+        manifests = {}
+        for name in MANIFESTS:
+            try:
+                manifests[name] = await session.read_file(name)
+            except FileNotFoundError:
+                continue
+        try:
+            return detect(
+                manifests,
+                index_url=self.settings.sandbox_package_index,
+                registry=self.settings.sandbox_npm_registry,
+            )
+        except BadManifest as err:
+            raise BadRequest(str(err)) from None
+
+    async def _open(self, request: TestRequest, generation: int) -> SandboxRef:
+        language = "python"
+        if request.workspace_ref is not None:
+            tree = await self.store.for_owner(request.owner).get_json(request.workspace_ref)
+            language = language_of(tree)
         spec = SessionSpec(request.build_id, request.owner, request.project, language, generation)
         session = await self.runtime.open(spec)
         return SandboxRef(
@@ -118,25 +134,6 @@ class SandboxActivities:
             language=language,
             generation=generation,
         )
-
-    async def _session(
-        self, request: TestRequest, ref: SandboxRef, store: ArtifactStore
-    ) -> tuple[SandboxSession, SandboxRef]:
-        """Reconnect; if the session is gone, open its replacement from the last snapshot."""
-        try:
-            return await self.runtime.connect(ref.session_id), ref
-        except SandboxGone as gone:
-            log.warning("sandbox lost; restoring", build_id=request.build_id, reason=str(gone))
-        spec = SessionSpec(
-            request.build_id, request.owner, request.project, ref.language, ref.generation + 1
-        )
-        session = await self.runtime.open(spec)
-        if ref.snapshot_ref:
-            await session.restore(await store.get_tree(ref.snapshot_ref))
-        new = ref.model_copy(
-            update={"session_id": session.session_id, "generation": spec.generation}
-        )
-        return session, new
 
     async def _install(self, session: SandboxSession, project: Project) -> CommandResult | None:
         """Install the declared dependencies, with the network on for this step alone."""
@@ -190,6 +187,28 @@ class SandboxActivities:
             truncated=result.truncated,
             sandbox=ref,
         )
+
+
+async def reconnect(
+    runtime: SandboxRuntime,
+    store: ArtifactStore,
+    ref: SandboxRef,
+    build_id: str,
+    owner: str,
+    project: str,
+) -> tuple[SandboxSession, SandboxRef]:
+    """The build's session again; if it is gone, its replacement restored from the last
+    snapshot (`store` is the build owner's)."""
+    try:
+        return await runtime.connect(ref.session_id), ref
+    except SandboxGone as gone:
+        log.warning("sandbox lost; restoring", build_id=build_id, reason=str(gone))
+    spec = SessionSpec(build_id, owner, project, ref.language, ref.generation + 1)
+    session = await runtime.open(spec)
+    if ref.snapshot_ref:
+        await session.restore(await store.get_tree(ref.snapshot_ref))
+    new = ref.model_copy(update={"session_id": session.session_id, "generation": spec.generation})
+    return session, new
 
 
 async def _sync(session: SandboxSession, files: dict[str, bytes]) -> None:

@@ -17,6 +17,8 @@ NPM_TEST = "npm test --silent"
 PYTHON_DEPS = ".deps"
 NODE_DEPS = "node_modules"
 MARKER = ".cofounder-installed"
+# The files that decide a project's language, install step and test command.
+MANIFESTS = ("package.json", "package-lock.json", "requirements.txt", "pyproject.toml")
 
 _PYTEST_SUMMARY = re.compile(r"^=*\s*(\d+ \w+.*) in [\d.]+s\b")
 _PYTEST_COUNT = re.compile(r"(\d+) (passed|failed|errors?)\b")
