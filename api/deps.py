@@ -1,4 +1,5 @@
-"""Request dependencies: settings, a database session, the Temporal client and the caller."""
+"""Request dependencies: settings, a database session, the Temporal client, the artifact store
+and the caller."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio.client import Client
 
+from cofounder.artifacts import ArtifactStore
 from cofounder.payloads import LOCAL_OWNER
 from cofounder.settings import Settings
 
@@ -37,6 +39,12 @@ def get_temporal(request: Request) -> Client:
     return client
 
 
+def get_artifacts(request: Request) -> ArtifactStore:
+    """The whole store; a route reads only its caller's part (`for_owner`)."""
+    store: ArtifactStore = request.app.state.artifacts
+    return store
+
+
 def get_current_user() -> User:
     # Everyone is the local user until real authentication (Clerk) replaces this dependency.
     return User(id=LOCAL_OWNER)
@@ -45,4 +53,5 @@ def get_current_user() -> User:
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 SessionDep = Annotated[AsyncSession, Depends(get_session)]
 TemporalDep = Annotated[Client, Depends(get_temporal)]
+ArtifactsDep = Annotated[ArtifactStore, Depends(get_artifacts)]
 CurrentUser = Annotated[User, Depends(get_current_user)]

@@ -20,6 +20,7 @@ from temporalio.client import Client
 
 from api.errors import ServiceError
 from api.routes import builds, health
+from cofounder.artifacts import open_store
 from cofounder.db import make_engine, make_sessionmaker
 from cofounder.logging import REQUEST_ID_HEADER, request_id
 from cofounder.settings import Settings
@@ -45,6 +46,8 @@ def create_app(settings: Settings | None = None, *, client: Client | None = None
             app.state.settings = settings
             app.state.sessions = make_sessionmaker(engine)
             app.state.temporal = client or await connect(settings)
+            # One store for the app's life: an S3 store's boto3 client is made once, not per read.
+            app.state.artifacts = open_store(settings)
             log.info("api started", task_queue=settings.task_queue)
             yield
         finally:

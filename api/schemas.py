@@ -14,6 +14,7 @@ from pydantic import (
     Field,
     StringConstraints,
     computed_field,
+    model_validator,
 )
 
 from cofounder.db import Build, PullRequest
@@ -233,6 +234,44 @@ class PullRequestOut(BaseModel):
     @classmethod
     def from_row(cls, pr: PullRequest) -> PullRequestOut:
         return cls.model_validate(pr, from_attributes=True)
+
+
+class PlanStep(BaseModel):
+    """One step of a plan. A step given as plain text is its title."""
+
+    title: str = Field(examples=["Create the slugkit package with slugify()"])
+    description: str | None = Field(default=None, examples=["slugify(text, separator='-')"])
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_text(cls, value: object) -> object:
+        if isinstance(value, str):
+            return {"title": value}
+        if isinstance(value, dict) and not value.get("title") and value.get("description"):
+            return {**value, "title": value["description"], "description": None}
+        return value
+
+
+class PlanOut(BaseModel):
+    """The architect's plan of a build: what it will do, in which steps and files."""
+
+    # Lenient on purpose: plans recorded by older and newer architects all read; the ones that
+    # predate a field get its default.
+    build_id: str = Field(examples=["3f9c2a1b7d4e5f60"])
+    title: str = Field(examples=["slugkit: a slugify library with tests"])
+    summary: str = Field(default="", examples=["A dependency-free `slugify()` with pytest tests."])
+    steps: list[PlanStep] = Field(default_factory=list)
+    files: list[str] = Field(default_factory=list, examples=[["slugkit/__init__.py"]])
+    test_command: str | None = Field(
+        default=None,
+        description="How the tests run; null: the project's own (pytest, or `npm test`).",
+        examples=["python -m pytest -q"],
+    )
+    estimated_cost_usd: float | None = Field(
+        default=None,
+        description="The architect's estimate of the build's model cost.",
+        examples=[0.42],
+    )
 
 
 class Health(BaseModel):

@@ -11,7 +11,7 @@ from typing import Annotated, Any, NoReturn
 
 import typer
 
-from cofounder.follow import ApiError, BuildsApi, follow
+from cofounder.follow import ApiError, BuildsApi, approve_lines, follow, plan_lines
 from cofounder.payloads import LOCAL_OWNER
 from cofounder.settings import Settings
 
@@ -149,6 +149,22 @@ def _follow_to_the_end(settings: Settings, api: BuildsApi, build_id: str) -> NoR
         raise typer.Exit(EXIT_BAD_INPUT if err.status_code in (404, 422) else EXIT_FAILED) from None
     _report(settings, final)
     raise typer.Exit(0 if final["status"] == "succeeded" else EXIT_FAILED)
+
+
+@app.command()
+def plan(build_id: str) -> None:
+    """Print a build's plan (and how to decide it, while it awaits approval).
+
+    Exit 2 for an unknown build or one with no plan yet."""
+    api = BuildsApi(Settings().api_url)
+    try:
+        lines = plan_lines(api.plan(build_id))
+        awaiting = api.get(build_id)["status"] == "awaiting_approval"
+    except ApiError as err:
+        say(f"error: {err}")
+        raise typer.Exit(EXIT_BAD_INPUT if err.status_code in (404, 409, 422) else 1) from None
+    for line in lines + (approve_lines(build_id) if awaiting else []):
+        say(line)
 
 
 @app.command()

@@ -1,7 +1,9 @@
-"""Following a build through the API: the live progress lines of `cofounder build --wait`."""
+"""Following a build through the API: the live progress lines of `cofounder build --wait`, and
+the plan a build shows when it awaits approval."""
 
 from __future__ import annotations
 
+import textwrap
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -63,6 +65,9 @@ class BuildsApi:
     def pull_request(self, build_id: str) -> dict[str, Any]:
         return self._call("GET", f"/api/builds/{build_id}/pull-request")
 
+    def plan(self, build_id: str) -> dict[str, Any]:
+        return self._call("GET", f"/api/builds/{build_id}/plan")
+
     def approve(self, build_id: str, approved: bool, comment: str = "") -> dict[str, Any]:
         body = {"approved": approved, "comment": comment}
         return self._call("POST", f"/api/builds/{build_id}/approve", json=body)
@@ -82,14 +87,55 @@ def _get_patiently(
         time.sleep(1.0)
 
 
-def describe(build_id: str, event: dict[str, Any]) -> str:
-    """One progress line: the phase, the test attempt, and what to do when it waits on you."""
+def plan_lines(plan: dict[str, Any]) -> list[str]:
+    """The plan, readably: title, summary, numbered steps, files, test command, estimated cost."""
+    lines = [f"plan: {plan['title']}"]
+    if plan.get("summary"):
+        lines += _wrapped(plan["summary"], "  ")
+    lines.append("steps:")
+    for number, step in enumerate(plan.get("steps", []), 1):
+        lines += _wrapped(step["title"], f"  {number}. ", "     ")
+        if step.get("description"):
+            lines += _wrapped(step["description"], "     ")
+    lines.append("files:")
+    lines += [f"  {name}" for name in plan.get("files", [])]
+    test_command = plan.get("test_command") or "the project's own (pytest, or npm test)"
+    lines.append(f"test command: {test_command}")
+    cost = plan.get("estimated_cost_usd")
+    lines.append(f"estimated cost: {'not estimated' if cost is None else f'${cost:.4f}'}")
+    return lines
+
+
+def approve_lines(build_id: str) -> list[str]:
+    """The commands that decide a plan awaiting approval."""
+    return [
+        f"approve: cofounder approve {build_id}",
+        f"reject:  cofounder approve {build_id} --reject --comment 'why'",
+    ]
+
+
+def _wrapped(text: str, first: str, rest: str | None = None) -> list[str]:
+    return textwrap.wrap(
+        text, 88, initial_indent=first, subsequent_indent=first if rest is None else rest
+    ) or [first.rstrip()]
+
+
+def _show_plan(api: BuildsApi, build_id: str, say: Callable[[str], None]) -> None:
+    """Print a build's plan awaiting approval and the commands that decide it."""
+    try:
+        lines = plan_lines(api.plan(build_id))
+    except ApiError as err:
+        lines = [f"(the plan could not be read: {err}; try `cofounder plan {build_id}`)"]
+    for line in [*lines, *approve_lines(build_id)]:
+        say(f"    {line}")
+
+
+def describe(event: dict[str, Any]) -> str:
+    """One progress line: the phase, the test attempt, and the error, if any."""
     status = event["status"]
     line = status.replace("_", " ")
     if status in ("testing", "debugging") and event.get("attempt"):
         line += f" (attempt {event['attempt']})"
-    if status == "awaiting_approval":
-        line += f"  → cofounder approve {build_id}  (or --reject)"
     if event.get("error"):
         line += f": {event['error']}"
     return line
@@ -116,7 +162,10 @@ def follow(
             printed.add(key)
             at = datetime.fromisoformat(event["at"].replace("Z", "+00:00"))
             elapsed = max(0.0, (at - started).total_seconds())
-            say(f"  [{elapsed:6.1f}s] ${event['cost_usd']:.4f}  {describe(build_id, event)}")
+            say(f"  [{elapsed:6.1f}s] ${event['cost_usd']:.4f}  {describe(event)}")
+            # Only a gate still waiting is worth the plan and a command; a past one is history.
+            if event["status"] == "awaiting_approval" and build["status"] == "awaiting_approval":
+                _show_plan(api, build_id, say)
         if build["status"] not in TERMINAL:
             ended_polls = 0
         elif progress and _ends_current_run(build, progress[-1]):

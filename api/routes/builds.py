@@ -1,4 +1,5 @@
-"""Builds: start one, follow it, list them, cancel one, decide its plan, read its pull request."""
+"""Builds: start one, follow it, list them, cancel one, read and decide its plan, read its pull
+request."""
 
 from __future__ import annotations
 
@@ -6,14 +7,15 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request, status
 
-from api import queries, service
-from api.deps import CurrentUser, SessionDep, SettingsDep, TemporalDep
+from api import plans, queries, service
+from api.deps import ArtifactsDep, CurrentUser, SessionDep, SettingsDep, TemporalDep
 from api.schemas import (
     ApprovalRequest,
     BuildCreate,
     BuildList,
     BuildOut,
     ErrorOut,
+    PlanOut,
     PullRequestOut,
     Slug,
 )
@@ -90,6 +92,31 @@ async def cancel_build(
 ) -> BuildOut:
     """Ask a running build to stop; it winds down and ends `cancelled`. Safe to repeat."""
     return await service.cancel_build(session, client, user.id, build_id)
+
+
+@router.get(
+    "/{build_id}/plan",
+    responses=_refusals(
+        404,
+        409,
+        503,
+        504,
+        notes={409: "The build has no plan yet (or ended before it had one)."},
+    ),
+)
+async def get_plan(
+    build_id: BuildId,
+    session: SessionDep,
+    client: TemporalDep,
+    artifacts: ArtifactsDep,
+    user: CurrentUser,
+) -> PlanOut:
+    """The architect's plan: title, summary, steps, files, test command and estimated cost.
+
+    Answers as soon as planning is done (while the plan awaits approval, and after the build
+    ended); 409 until then.
+    """
+    return await plans.load_plan(session, client, artifacts, user.id, build_id)
 
 
 @router.post(
