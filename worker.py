@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import Client
 from temporalio.worker import Worker
 
+from activities.agent.turns import AgentActivities
 from activities.builds import BuildRecordActivities
 from activities.heartbeat import HeartbeatInterceptor
 from activities.llm import LlmActivities, make_anthropic_client
@@ -49,8 +50,11 @@ def build_activities(
 ) -> list[Callable[..., Any]]:
     """Every activity of a build, bound to the clients and stores it needs."""
     store = open_store(settings)
-    llm = LlmActivities(make_anthropic_client(settings), settings, store, sessions)
-    sandbox = SandboxActivities(settings, store, sandbox_runtime(settings))
+    client = make_anthropic_client(settings)
+    runtime = sandbox_runtime(settings)
+    llm = LlmActivities(client, settings, store, sessions)
+    agent = AgentActivities(client, settings, store, sessions, runtime)
+    sandbox = SandboxActivities(settings, store, runtime)
     publish = PublishActivities(settings, store, sessions)
     records = BuildRecordActivities(sessions)
     return [
@@ -58,6 +62,8 @@ def build_activities(
         llm.write_code,
         llm.debug,
         llm.review,
+        agent.model_turn,
+        agent.run_tools,
         sandbox.open_sandbox,
         sandbox.run_tests,
         sandbox.close_sandbox,

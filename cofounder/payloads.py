@@ -81,6 +81,8 @@ class BuildInput(BaseModel):
     goal: str
     require_approval: bool = False
     max_attempts: int = 3
+    # Model turns one coding pass may take before the build gives up on it.
+    max_turns: int = 30
     deadlines: Deadlines = Field(default_factory=Deadlines)
     owner: str = LOCAL_OWNER
 

@@ -20,7 +20,7 @@ from temporalio.worker import Replayer
 with workflow.unsafe.imports_passed_through():
     # This module defines a workflow, so the workflow sandbox re-imports it: the payload models
     # must be the same classes the workflow module and the data converter use.
-    from cofounder.payloads import BuildInput, BuildView, CodeResult, TestReport
+    from cofounder.payloads import BuildInput, BuildView, TestReport
     from cofounder.replay import replay_history
     from workflows.build import WORKFLOW_NAME, BuildWorkflow
 
@@ -33,8 +33,8 @@ def recorded() -> WorkflowHistory:
 
 def test_recorded_history_is_a_whole_demo_build() -> None:
     text = HISTORY.read_text()
-    kinds = ("plan", "write_code", "open_sandbox", "run_tests", "debug", "review", "publish")
-    for activity in (*kinds, "close_sandbox"):
+    kinds = ("plan", "model_turn", "run_tools", "open_sandbox", "run_tests", "debug", "review")
+    for activity in (*kinds, "publish", "close_sandbox"):
         assert f'"{activity}"' in text
     assert "WORKFLOW_EXECUTION_COMPLETED" in text or "WorkflowExecutionCompleted" in text
 
@@ -51,7 +51,11 @@ async def test_recorded_histories_replay(path: Path) -> None:
     await replay_history(WorkflowHistory.from_json(path.stem, path.read_text()))
 
 
-@pytest.mark.parametrize("folder", [HISTORY.parent, HISTORY.parent / "before_sessions"])
+@pytest.mark.parametrize(
+    "folder",
+    [HISTORY.parent, HISTORY.parent / "before_agent_loop", HISTORY.parent / "before_sessions"],
+    ids=lambda folder: folder.name,
+)
 def test_every_kind_of_build_has_a_history(folder: Path) -> None:
     names = {path.stem for path in folder.glob("*.json")}
     assert names == {
@@ -71,11 +75,9 @@ class SkipsDebugging(BuildWorkflow):
     async def run(self, input: BuildInput) -> BuildView:
         return await super().run(input)
 
-    async def _test_until_green(
-        self, input: BuildInput, plan_ref: str, workspace: CodeResult
-    ) -> TestReport:
-        return await super()._test_until_green(
-            input.model_copy(update={"max_attempts": 1}), plan_ref, workspace
+    async def _agent_until_green(self, input: BuildInput, plan_ref: str) -> tuple[str, TestReport]:
+        return await super()._agent_until_green(
+            input.model_copy(update={"max_attempts": 1}), plan_ref
         )
 
 

@@ -92,7 +92,7 @@ async def test_reset_failed_build_finishes_with_its_own_progress_cost_and_pr(
         first_run = failed["run_id"]
 
         handle = env.client.get_workflow_handle(build["workflow_id"])
-        operator_reset(env, handle.id, reset_point(await handle.fetch_history(), "write_code"))
+        operator_reset(env, handle.id, reset_point(await handle.fetch_history(), "model_turn"))
         # Followed from right after the reset: the first run's ending must not stop it.
         followed = await asyncio.to_thread(
             CliRunner().invoke,

@@ -106,14 +106,19 @@ async def test_demo_build_debugs_once_then_publishes(
     assert kinds.count("run_tests") == 2 and kinds.count("debug") == 1
     # One sandbox session for the whole build, closed when it ended.
     assert kinds.count("open_sandbox") == 1 and kinds.count("close_sandbox") == 1
-    assert kinds.index("open_sandbox") < kinds.index("run_tests")
+    assert kinds.index("open_sandbox") < kinds.index("model_turn") < kinds.index("run_tests")
+    # The coder works in the sandbox, one turn and one tool run per activity: it looks, writes,
+    # hands over; after the diagnosis it reads, edits, runs the tests and hands over.
+    assert kinds.count("model_turn") == 3 + 4 and kinds.count("run_tools") == 2 + 3
+    assert "write_code" not in kinds
     assert await LocalRuntime(settings).list_sessions() == []
     summaries = activity_summaries(history)
     assert all(summaries) and len(summaries) == len(kinds)  # every row in the UI says what it did
     assert summaries[kinds.index("plan")] == f"plan: {GOAL}"
     assert "test run 2 of 3" in summaries and "diagnose test run 1" in summaries
     assert f"publish branch cofounder/{view.build_id}" in summaries
-    assert kinds.index("plan") < kinds.index("write_code") < kinds.index("review")
+    assert "coder turn 1" in summaries and "turn 2: edit_file" in summaries
+    assert kinds.index("plan") < kinds.index("model_turn") < kinds.index("review")
     assert kinds.index("review") < kinds.index("publish")
 
     # Cost: the workflow's live total, the ledger and the model's served calls all agree.

@@ -17,12 +17,14 @@ from temporalio.exceptions import ActivityError, ApplicationError, is_cancelled_
 from temporalio.workflow import ActivityCancellationType
 
 from workflows.failures import reason
+from workflows.guard import LoopGuard
 
 with workflow.unsafe.imports_passed_through():
     # Payload models and activity classes: pydantic and the vendor SDKs must not be re-imported
     # inside the workflow sandbox; only their names and types are used here.
     from pydantic import BaseModel
 
+    from activities.agent.turns import AgentActivities
     from activities.builds import BuildRecordActivities
     from activities.llm import LlmActivities
     from activities.publish import PublishActivities
@@ -30,6 +32,7 @@ with workflow.unsafe.imports_passed_through():
     from cofounder.payloads import (
         BUILD_STATUS,
         ApprovalDecision,
+        Brief,
         BuildInput,
         BuildStatus,
         BuildView,
@@ -48,6 +51,9 @@ with workflow.unsafe.imports_passed_through():
         StatusUpdate,
         TestReport,
         TestRequest,
+        ToolsRequest,
+        TurnRequest,
+        TurnResult,
     )
 
 
@@ -78,13 +84,15 @@ RECORD_DEADLINE = timedelta(hours=24)
 
 # Builds from before sandbox sessions ran each test run in a sandbox of its own.
 SESSIONS_PATCH = "sandbox-sessions"
+# Builds from before the agent loop wrote their code in one activity, into the artifact store.
+AGENT_LOOP_PATCH = "agent-loop"
 
 # The workflow type's name, which Temporal (and every recorded history) knows it by.
 WORKFLOW_NAME = "BuildWorkflow"
 
 Request = TypeVar("Request", bound=BaseModel)
 # What each model-calling activity returns: each carries the usage of its calls.
-Billed = TypeVar("Billed", PlanResult, CodeResult, DebugResult, ReviewResult)
+Billed = TypeVar("Billed", PlanResult, CodeResult, DebugResult, ReviewResult, TurnResult)
 Arg = TypeVar("Arg")
 Out = TypeVar("Out")
 
@@ -157,12 +165,19 @@ class BuildWorkflow:
                 await self._finish(BuildStatus.CANCELLED, f"plan rejected: {comment}")
                 return
 
-        code = CodeRequest(
-            build_id=input.build_id, owner=input.owner, goal=input.goal, plan_ref=plan.plan_ref
-        )
-        workspace, report = await self._test_until_green(
-            input, plan.plan_ref, await self._code(code)
-        )
+        if workflow.patched(AGENT_LOOP_PATCH):
+            workspace_ref, report = await self._agent_until_green(input, plan.plan_ref)
+        else:
+            code = CodeRequest(
+                build_id=input.build_id,
+                owner=input.owner,
+                goal=input.goal,
+                plan_ref=plan.plan_ref,
+            )
+            workspace, report = await self._test_until_green(
+                input, plan.plan_ref, await self._code(code)
+            )
+            workspace_ref = workspace.workspace_ref
 
         await self._set(BuildStatus.REVIEWING)
         review = await self._llm(
@@ -172,7 +187,7 @@ class BuildWorkflow:
                 owner=input.owner,
                 goal=input.goal,
                 plan_ref=plan.plan_ref,
-                workspace_ref=workspace.workspace_ref,
+                workspace_ref=workspace_ref,
                 log_ref=report.log_ref,
             ),
             "review the code that passed",
@@ -188,7 +203,7 @@ class BuildWorkflow:
                 goal=input.goal,
                 title=plan.title,
                 plan_ref=plan.plan_ref,
-                workspace_ref=workspace.workspace_ref,
+                workspace_ref=workspace_ref,
                 review_ref=review.review_ref,
                 test_summary=report.summary,
                 attempts=self._view.attempt,
@@ -199,6 +214,108 @@ class BuildWorkflow:
             self._deadline(input.deadlines.publish, PUBLISH_DEADLINE),
         )
         await self._finish(BuildStatus.SUCCEEDED, None)
+
+    async def _agent_until_green(self, input: BuildInput, plan_ref: str) -> tuple[str, TestReport]:
+        """In the build's sandbox: the coder works, the tests run; on failure the debugger
+        reads them and the coder fixes, at most max_attempts test runs.
+
+        Returns the snapshot of the workspace that passed and its test report.
+        """
+        self._sandbox = await self._sandbox_step(
+            SandboxActivities.open_sandbox,
+            SandboxRequest(build_id=input.build_id, owner=input.owner, project=input.project),
+            "open the build's sandbox",
+        )
+        brief = Brief(goal=input.goal, plan_ref=plan_ref)
+        for attempt in range(1, input.max_attempts + 1):
+            await self._agent(input, brief)
+            self._view.attempt = attempt
+            await self._set(BuildStatus.TESTING)
+            report = await self._test(input, None, attempt)
+            assert report.sandbox is not None and report.sandbox.snapshot_ref is not None
+            workspace_ref = report.sandbox.snapshot_ref
+            if report.passed:
+                return workspace_ref, report
+            self._view.last_error = f"tests failed on attempt {attempt}: {_tail(report.summary)}"
+            if attempt == input.max_attempts:
+                break
+            await self._set(BuildStatus.DEBUGGING)
+            diagnosis = await self._llm(
+                LlmActivities.debug,
+                DebugRequest(
+                    build_id=input.build_id,
+                    owner=input.owner,
+                    goal=input.goal,
+                    plan_ref=plan_ref,
+                    workspace_ref=workspace_ref,
+                    log_ref=report.log_ref,
+                ),
+                f"diagnose test run {attempt}",
+            )
+            brief = Brief(
+                goal=input.goal,
+                plan_ref=plan_ref,
+                diagnosis_ref=diagnosis.diagnosis_ref,
+                log_ref=report.log_ref,
+            )
+        raise BuildFailed(f"tests still failing after {input.max_attempts} attempts")
+
+    async def _agent(self, input: BuildInput, brief: Brief) -> None:
+        """The coder's loop: a model turn, its tool calls run in the sandbox, until it answers
+        without a tool call; bounded by max_turns and by the loop guard."""
+        await self._set(BuildStatus.CODING)
+        conversation: str | None = None
+        note: str | None = None
+        guard = LoopGuard()
+        for turn in range(1, input.max_turns + 1):
+            request = TurnRequest(
+                build_id=input.build_id,
+                owner=input.owner,
+                brief=brief,
+                conversation_ref=conversation,
+                note=note,
+            )
+            answer = await self._llm(AgentActivities.model_turn, request, f"coder turn {turn}")
+            if not answer.tool_calls:
+                return
+            assert self._sandbox is not None
+            names = ", ".join(call.name for call in answer.tool_calls)
+            tools = await self._sandbox_step(
+                AgentActivities.run_tools,
+                ToolsRequest(
+                    build_id=input.build_id,
+                    owner=input.owner,
+                    project=input.project,
+                    sandbox=self._sandbox,
+                    response_ref=answer.response_ref,
+                    conversation_ref=answer.conversation_ref,
+                ),
+                _short(f"turn {turn}: {names}"),
+            )
+            self._sandbox, conversation = tools.sandbox, tools.conversation_ref
+            note = guard.observe([outcome.signature for outcome in tools.outcomes])
+            if guard.stuck:
+                raise BuildFailed(guard.reason())
+        raise BuildFailed(f"the coder did not finish within {input.max_turns} turns")
+
+    async def _test(self, input: BuildInput, workspace_ref: str | None, attempt: int) -> TestReport:
+        report = await self._step(
+            SandboxActivities.run_tests,
+            TestRequest(
+                build_id=input.build_id,
+                owner=input.owner,
+                project=input.project,
+                workspace_ref=workspace_ref,
+                sandbox=self._sandbox,
+            ),
+            f"test run {attempt} of {input.max_attempts}",
+            SANDBOX_ATTEMPT,
+            self._deadline(input.deadlines.sandbox, SANDBOX_DEADLINE),
+            # A cancelled build waits until its sandbox run has really been killed.
+            ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+        )
+        self._sandbox = report.sandbox or self._sandbox
+        return report
 
     async def _test_until_green(
         self, input: BuildInput, plan_ref: str, workspace: CodeResult
@@ -221,22 +338,7 @@ class BuildWorkflow:
                     ),
                     "open the build's sandbox",
                 )
-            report = await self._step(
-                SandboxActivities.run_tests,
-                TestRequest(
-                    build_id=input.build_id,
-                    owner=input.owner,
-                    project=input.project,
-                    workspace_ref=workspace.workspace_ref,
-                    sandbox=self._sandbox,
-                ),
-                f"test run {attempt} of {input.max_attempts}",
-                SANDBOX_ATTEMPT,
-                self._deadline(input.deadlines.sandbox, SANDBOX_DEADLINE),
-                # A cancelled build waits until its sandbox run has really been killed.
-                ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
-            )
-            self._sandbox = report.sandbox or self._sandbox
+            report = await self._test(input, workspace.workspace_ref, attempt)
             if report.passed:
                 return workspace, report
             self._view.last_error = f"tests failed on attempt {attempt}: {_tail(report.summary)}"
@@ -274,7 +376,7 @@ class BuildWorkflow:
 
     async def _llm(
         self,
-        method: Callable[[LlmActivities, Request], Awaitable[Billed]],
+        method: Callable[[Any, Request], Awaitable[Billed]],
         request: Request,
         summary: str,
     ) -> Billed:
@@ -323,7 +425,7 @@ class BuildWorkflow:
 
     async def _sandbox_step(
         self,
-        method: Callable[[SandboxActivities, Arg], Awaitable[Out]],
+        method: Callable[[Any, Arg], Awaitable[Out]],
         arg: Arg,
         summary: str,
     ) -> Out:

@@ -25,6 +25,10 @@ _PYTEST_COUNT = re.compile(r"(\d+) (passed|failed|errors?)\b")
 _NODE_COUNT = re.compile(r"^[#ℹ] (pass|fail) (\d+)\s*$", re.MULTILINE)
 
 
+# Commands an agent runs see the installed dependencies of either language.
+COMMAND_ENV = {"PYTHONPATH": PYTHON_DEPS, "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1", "NO_COLOR": "1"}
+
+
 class BadManifest(ValueError):
     """A dependency manifest that cannot be read."""
 

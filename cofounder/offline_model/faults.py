@@ -34,6 +34,9 @@ class Fault(BaseModel):
     garbled: Literal["not-json", "bad-content"] | None = None
     # The coder adds a test that sleeps this long: a sandbox run to cancel or time out.
     slow_tests: float | None = Field(default=None, ge=0, le=3600)
+    # The agent loop's coder only lists the files this turn: queued a few times, it repeats
+    # itself until the loop guard steps in.
+    stuck: bool = False
     role: FaultRole | None = None
 
 

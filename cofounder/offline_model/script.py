@@ -15,6 +15,9 @@ DIAGNOSIS_HEADING = "Diagnosis of the failing tests:"
 
 _BUGGY_PATTERN = 'r"[^a-z0-9]"'
 _FIXED_PATTERN = 'r"[^a-z0-9]+"'
+# The line the fix changes, before and after (the agent's coder edits exactly this).
+BUGGY = f"re.sub({_BUGGY_PATTERN},"
+FIXED = f"re.sub({_FIXED_PATTERN},"
 
 _MODULE = '''"""slugkit: turn titles into URL slugs."""
 

@@ -18,7 +18,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field, ValidationError
 
-from cofounder.offline_model import script
+from cofounder.offline_model import agent, script
 from cofounder.offline_model.faults import ERROR_TYPES, Fault, ServerState
 
 ROLE_BY_TOOL = {
@@ -189,6 +189,8 @@ def _coder(
     body: MessagesRequest, goal: str, text: str, digest: str, fault: Fault
 ) -> list[dict[str, Any]]:
     """First turn: write every file. After tool results: done, or rewrite if any write failed."""
+    if any(tool.get("name") == agent.AGENT_TOOL for tool in body.tools):
+        return _agent_coder(body, goal, text, digest, fault)
     last = body.messages[-1].get("content")
     results = [b for b in last if b.get("type") == "tool_result"] if isinstance(last, list) else []
     if results and not any(r.get("is_error") for r in results):
@@ -203,6 +205,17 @@ def _coder(
     if fault.malformed:
         blocks[0]["input"] = {"path": "../" + blocks[0]["input"]["path"]}
     return [{"type": "text", "text": f"Writing {len(files)} files."}, *blocks]
+
+
+def _agent_coder(
+    body: MessagesRequest, goal: str, text: str, digest: str, fault: Fault
+) -> list[dict[str, Any]]:
+    """The agent loop's coder: one turn of tool calls, or a closing summary."""
+    calls = agent.coder_turn(
+        body.messages, goal, text, fault.slow_tests, bool(fault.malformed), fault.stuck
+    )
+    words = {"type": "text", "text": agent.summary(agent.turn_of(body.messages))}
+    return [words, *(_tool_use(digest, i, name, args) for i, (name, args) in enumerate(calls))]
 
 
 def _tool_use(digest: str, index: int, name: str, tool_input: Any) -> dict[str, Any]:

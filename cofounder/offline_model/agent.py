@@ -1,0 +1,80 @@
+"""The scripted coder of the agent loop: it works through the workspace tools turn by turn.
+
+A first pass looks at the workspace, writes the project (with its one bug) and hands over. A fix
+pass (the request carries the debugger's diagnosis) reads the module, edits the one line, runs
+the tests and hands over. The turn is read from the conversation, so every answer is a pure
+function of the request, as the rest of the offline model's are.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from cofounder.offline_model import script
+
+PYTEST = "python3 -m pytest -q -p no:cacheprovider"
+MODULE = "slugkit/__init__.py"
+AGENT_TOOL = "run_command"  # only the agent loop's coder is given it
+
+
+def turn_of(messages: list[dict[str, Any]]) -> int:
+    """How many answers the coder has given in this conversation so far."""
+    return sum(1 for message in messages if message.get("role") == "assistant")
+
+
+def last_results(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    content = messages[-1].get("content")
+    if not isinstance(content, list):
+        return []
+    return [block for block in content if block.get("type") == "tool_result"]
+
+
+def coder_turn(
+    messages: list[dict[str, Any]],
+    goal: str,
+    text: str,
+    slow_tests: float | None,
+    malformed: bool,
+    stuck: bool = False,
+) -> list[tuple[str, dict[str, Any]]]:
+    """This turn's tool calls as (name, input); none means the coder is done."""
+    if stuck:
+        return [("list_files", {"path": "."})]
+    turn = turn_of(messages)
+    failed = any(result.get("is_error") for result in last_results(messages))
+    if script.DIAGNOSIS_HEADING in text:
+        calls = _fix(turn, text)
+    else:
+        calls = _first_pass(turn, goal, failed)
+    if malformed and calls:
+        calls[0] = (calls[0][0], {"path": 5})  # a wrong type: the tool answers with an error
+    if slow_tests:
+        calls.append(_write("tests/test_slow.py", script.slow_test(slow_tests)))
+    return calls
+
+
+def _first_pass(turn: int, goal: str, failed: bool) -> list[tuple[str, dict[str, Any]]]:
+    if turn == 0:
+        return [("list_files", {"path": "."})]
+    if turn == 1 or (failed and turn < 4):
+        files = script.project_files(goal, fixed=False)
+        return [_write(path, content) for path, content in files.items()]
+    return []
+
+
+def _fix(turn: int, text: str) -> list[tuple[str, dict[str, Any]]]:
+    steps: list[list[tuple[str, dict[str, Any]]]] = [
+        [("read_file", {"path": MODULE})],
+        [("edit_file", {"path": MODULE, "old": script.BUGGY, "new": script.FIXED})],
+        [("run_command", {"command": PYTEST, "timeout_seconds": 120})],
+    ]
+    return steps[turn] if turn < len(steps) else []
+
+
+def _write(path: str, content: str) -> tuple[str, dict[str, Any]]:
+    return ("write_file", {"path": path, "content": content})
+
+
+def summary(turn: int) -> str:
+    """What the coder says on a turn (with its tool calls, or alone when it is done)."""
+    return "Done: the project is written; over to the tests." if turn else "Looking around."

@@ -1,0 +1,114 @@
+"""The coder's loop in the workflow: a turn per activity, tools run in the sandbox, answers
+paid once, the loop guard, the turn bound, and bad tool calls answered rather than raised."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+
+import pytest
+import pytest_asyncio
+from temporalio.api.enums.v1 import EventType
+from temporalio.client import WorkflowFailureError, WorkflowHistory
+from temporalio.testing import WorkflowEnvironment
+
+from activities.agent.turns import AgentActivities
+from activities.llm import make_anthropic_client
+from activities.sandbox.local import LocalRuntime
+from cofounder.artifacts import ArtifactStore
+from cofounder.db import LedgerEntry
+from cofounder.payloads import Brief, BuildStatus, TurnRequest
+from cofounder.settings import Settings
+from tests.helpers import (
+    activity_types,
+    count,
+    env_for,
+    inject_faults,
+    insert_build,
+    model_stats,
+    owned,
+    start_build,
+)
+from worker import running_worker
+from workflows.guard import REPEATS_NOTED, LoopGuard
+
+
+@pytest_asyncio.fixture
+async def worker(env: WorkflowEnvironment, settings: Settings, sessions) -> AsyncIterator[None]:
+    async with running_worker(env.client, settings):
+        yield
+
+
+def turn_requests(history: WorkflowHistory) -> list[TurnRequest]:
+    """The input of every model turn the workflow scheduled, decoded."""
+    return [
+        TurnRequest.model_validate(json.loads(attrs.input.payloads[0].data))
+        for e in history.events
+        if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED
+        and (attrs := e.activity_task_scheduled_event_attributes).activity_type.name == "model_turn"
+    ]
+
+
+def test_the_guard_notes_the_third_repeat_and_stops_the_fourth() -> None:
+    guard = LoopGuard()
+    assert guard.observe(["a"]) is None and guard.observe(["b"]) is None
+    assert guard.observe(["b"]) is None
+    note = guard.observe(["b"])
+    assert note is not None and f"last {REPEATS_NOTED} turns" in note and not guard.stuck
+    assert guard.observe(["b"]) is None and guard.stuck
+    assert guard.observe(["c"]) is None and not guard.stuck  # something new: a fresh start
+
+
+async def test_a_coder_repeating_itself_is_told_then_stopped(
+    env: WorkflowEnvironment, settings: Settings, sessions, worker, offline_model: str
+) -> None:
+    inject_faults(offline_model, *[{"stuck": True, "role": "coder"}] * 6)
+    handle = await start_build(env.client, settings, sessions)
+    with pytest.raises(WorkflowFailureError) as failure:
+        await handle.result()
+    assert "repeated the same tool calls with the same results 4 times" in str(failure.value.cause)
+    history = await handle.fetch_history()
+    notes = [request.note for request in turn_requests(history)]
+    assert len(notes) == 4 and notes[:3] == [None, None, None]
+    assert notes[3] is not None and "try a different approach" in notes[3]
+    assert "run_tests" not in activity_types(history)  # nothing spent past the guard
+    assert await LocalRuntime(settings).list_sessions() == []
+
+
+async def test_the_coder_has_a_bounded_number_of_turns(
+    env: WorkflowEnvironment, settings: Settings, sessions, worker
+) -> None:
+    handle = await start_build(env.client, settings, sessions, max_turns=2)
+    with pytest.raises(WorkflowFailureError) as failure:
+        await handle.result()
+    assert "the coder did not finish within 2 turns" in str(failure.value.cause)
+    assert activity_types(await handle.fetch_history()).count("model_turn") == 2
+
+
+async def test_a_bad_tool_call_is_answered_and_the_build_goes_on(
+    env: WorkflowEnvironment, settings: Settings, sessions, worker, offline_model: str
+) -> None:
+    inject_faults(offline_model, {"malformed": True, "role": "coder"})
+    handle = await start_build(env.client, settings, sessions)
+    view = await handle.result()
+    assert view.status == BuildStatus.SUCCEEDED
+
+
+async def test_a_retried_turn_reuses_its_paid_answer(
+    settings: Settings, store: ArtifactStore, sessions, offline_model: str
+) -> None:
+    build_id = await insert_build(sessions)
+    plan_ref = await store.put_json({"title": "t", "summary": "s", "steps": ["x"], "files": []})
+    agent = AgentActivities(
+        make_anthropic_client(settings), settings, store, sessions, LocalRuntime(settings)
+    )
+    request = TurnRequest(build_id=build_id, brief=Brief(goal="a slug library", plan_ref=plan_ref))
+    first = await env_for(build_id, "turn-1").run(agent.model_turn, request)
+    again = await env_for(build_id, "turn-1").run(agent.model_turn, request)  # a retry
+    assert again == first and [call.name for call in first.tool_calls] == ["list_files"]
+    assert model_stats(offline_model)["served"] == 1
+    assert await count(sessions, LedgerEntry, build_id=build_id) == 1
+
+    conversation = await owned(store).get_json(first.conversation_ref)
+    assert [message["role"] for message in conversation] == ["user", "assistant"]
+    assert conversation[0]["content"].startswith("Goal: a slug library")
