@@ -24,6 +24,8 @@ class CofounderError(Exception):
     """Base of every error an activity raises on purpose."""
 
     retryable = True
+    # Carried to the workflow in the ApplicationError's details.
+    details: tuple[object, ...] = ()
 
     def __init__(
         self, message: str, *, retry_after: float | None = None, type_name: str | None = None
@@ -80,11 +82,23 @@ class SandboxUnavailable(CofounderError):
     retryable = False
 
 
+class OverBudget(CofounderError):
+    """The next model call could cost more than the build has left, so it was not made; the
+    workflow waits for more budget, then asks again."""
+
+    retryable = False
+
+    def __init__(self, message: str, *, needed_micro_usd: int) -> None:
+        super().__init__(message)
+        self.details = (needed_micro_usd,)
+
+
 def to_application_error(err: CofounderError) -> ApplicationError:
     """Wrap one of our errors for Temporal, keeping the original type name."""
     delay = timedelta(seconds=err.retry_after) if err.retry_after else None
     return ApplicationError(
         str(err),
+        *err.details,
         type=err.type_name or type(err).__name__,
         non_retryable=not err.retryable,
         next_retry_delay=delay,

@@ -28,6 +28,7 @@ from activities.errors import (
     CofounderError,
     InvalidModelOutput,
     MalformedResponse,
+    OverBudget,
     UnusableModelOutput,
 )
 from activities.ledger import record_call
@@ -69,6 +70,32 @@ def usage_of(message: Message, price: ModelPrice) -> Usage:
         cache_read_input_tokens=cache_read,
         cost_micro_usd=round(cost),
     )
+
+
+# Tokens are estimated from the request's size at 3 bytes each: more tokens than Claude's
+# tokenizer makes of English or code, so the reservation errs on the safe side.
+BYTES_PER_TOKEN = 3
+
+
+def worst_case(body: dict[str, Any], price: ModelPrice) -> int:
+    """The most one call with `body` can cost (micro-dollars): its whole input written to the
+    cache at the dearest input price, and all of `max_tokens` as output."""
+    sent = json.dumps([body.get("system"), body.get("tools"), body["messages"]], default=str)
+    input_tokens = len(sent.encode()) // BYTES_PER_TOKEN + 1
+    dearest = max(price.input, price.cache_write)
+    return round(input_tokens * dearest + int(body["max_tokens"]) * price.output)
+
+
+def check_allowance(body: dict[str, Any], price: ModelPrice, allowance: int | None) -> None:
+    if allowance is None:
+        return
+    needed = worst_case(body, price)
+    if needed > allowance:
+        raise OverBudget(
+            f"the next model call could cost ${needed / 1e6:.4f}; "
+            f"the build has ${max(allowance, 0) / 1e6:.4f} left",
+            needed_micro_usd=needed,
+        )
 
 
 class CallJournal:
@@ -132,15 +159,18 @@ class JournaledCalls:
         body: dict[str, Any],
         price: ModelPrice,
         create: Callable[[], Awaitable[Message]],
+        allowance_micro_usd: int | None = None,
     ) -> tuple[Message, str, Usage]:
         """The response for `body` (from the journal in the build owner's `store`, or from
-        `create()`), its key and usage."""
+        `create()`), its key and usage. A new call whose worst case passes the allowance is
+        not made: OverBudget (an answer already paid for is always reused)."""
         journal = CallJournal(store.blobs)
         model = str(body["model"])
         key = await journal.usable_key(call_key(turn, body))
         logger = log.bind(build_id=build_id, role=role, model=model, turn=turn, call=key[:16])
         entry = await journal.get(key)
         if entry is None:
+            check_allowance(body, price, allowance_micro_usd)
             try:
                 message = await create()
             except MalformedResponse as err:

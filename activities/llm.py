@@ -92,7 +92,9 @@ class LlmActivities:
     async def plan(self, request: PlanRequest) -> PlanResult:
         store = self.store.for_owner(request.owner)
         prompt = f"Goal: {request.goal}\nProject: {request.project}\n\nPlan this build."
-        plan, usage = await self._forced(store, "architect", request.build_id, prompt, PlanOutput)
+        plan, usage = await self._forced(
+            store, "architect", request.build_id, prompt, PlanOutput, request.allowance_micro_usd
+        )
         return PlanResult(
             plan_ref=await store.put_json(plan.model_dump()),
             title=plan.title,
@@ -113,7 +115,11 @@ class LlmActivities:
         messages: list[dict[str, Any]] = [{"role": "user", "content": prompt}]
         usage, first_key = Usage(), ""
         for turn in range(CODER_MAX_TURNS):
-            message, key, used = await self._call(store, "coder", request.build_id, turn, messages)
+            left = request.allowance_micro_usd
+            left = None if left is None else left - usage.cost_micro_usd
+            message, key, used = await self._call(
+                store, "coder", request.build_id, turn, messages, allowance=left
+            )
             usage, first_key = usage + used, first_key or key
             calls = [block for block in message.content if isinstance(block, ToolUseBlock)]
             content = [
@@ -141,7 +147,12 @@ class LlmActivities:
         store = self.store.for_owner(request.owner)
         prompt = await self._with_test_log(store, request, "Failing test log")
         diagnosis, usage = await self._forced(
-            store, "debugger", request.build_id, prompt, DiagnosisOutput
+            store,
+            "debugger",
+            request.build_id,
+            prompt,
+            DiagnosisOutput,
+            request.allowance_micro_usd,
         )
         return DebugResult(
             diagnosis_ref=await store.put_json(diagnosis.model_dump()),
@@ -155,7 +166,7 @@ class LlmActivities:
         store = self.store.for_owner(request.owner)
         prompt = await self._with_test_log(store, request, "Test log")
         review, usage = await self._forced(
-            store, "reviewer", request.build_id, prompt, ReviewOutput
+            store, "reviewer", request.build_id, prompt, ReviewOutput, request.allowance_micro_usd
         )
         return ReviewResult(
             approved=review.approved,
@@ -186,13 +197,21 @@ class LlmActivities:
         return f"Goal: {goal}\n\nPlan:\n{plan}\n\nCurrent workspace files:\n{render_files(files)}"
 
     async def _forced(
-        self, store: ArtifactStore, role: Role, build_id: str, prompt: str, output: type[Output]
+        self,
+        store: ArtifactStore,
+        role: Role,
+        build_id: str,
+        prompt: str,
+        output: type[Output],
+        allowance: int | None,
     ) -> tuple[Output, Usage]:
         """One call that must answer with the role's tool; its input validated as `output`."""
         tool = TOOLS[role]["name"]
         messages = [{"role": "user", "content": prompt}]
         choice = {"type": "tool", "name": tool}
-        message, key, usage = await self._call(store, role, build_id, 0, messages, choice)
+        message, key, usage = await self._call(
+            store, role, build_id, 0, messages, choice, allowance=allowance
+        )
         calls = [b for b in message.content if isinstance(b, ToolUseBlock) and b.name == tool]
         try:
             if not calls:
@@ -213,6 +232,8 @@ class LlmActivities:
         turn: int,
         messages: list[dict[str, Any]],
         tool_choice: dict[str, Any] | None = None,
+        *,
+        allowance: int | None = None,
     ) -> tuple[Message, str, Usage]:
         """One model call for `role`; the system prompt is marked for prompt caching."""
         model = self.settings.model_for(role)
@@ -234,6 +255,7 @@ class LlmActivities:
             body=body,
             price=self.settings.model_prices[model],
             create=lambda: self._create(body),
+            allowance_micro_usd=allowance,
         )
 
     async def _create(self, body: dict[str, Any]) -> Message:

@@ -34,6 +34,7 @@ class BuildStatus(StrEnum):
     QUEUED = "queued"
     PLANNING = "planning"
     AWAITING_APPROVAL = "awaiting_approval"
+    AWAITING_BUDGET = "awaiting_budget"
     CODING = "coding"
     TESTING = "testing"
     DEBUGGING = "debugging"
@@ -75,6 +76,18 @@ class Deadlines(BaseModel):
     record: float | None = None
 
 
+class Budget(BaseModel):
+    """A build's hard dollar limit on model calls, and how long it waits for more."""
+
+    limit_micro_usd: int = Field(ge=0)
+    # With no `extend_budget` within this long, a build that needs more is cancelled.
+    wait_seconds: float = Field(default=86_400, gt=0)
+
+
+class BudgetExtension(BaseModel):
+    add_micro_usd: int = Field(gt=0)
+
+
 class BuildInput(BaseModel):
     build_id: str
     project: str
@@ -84,6 +97,7 @@ class BuildInput(BaseModel):
     # Model turns one coding pass may take before the build gives up on it.
     max_turns: int = 30
     deadlines: Deadlines = Field(default_factory=Deadlines)
+    budget: Budget | None = None  # None: no limit (builds from before budgets)
     owner: str = LOCAL_OWNER
 
 
@@ -92,6 +106,8 @@ class PlanRequest(BaseModel):
     owner: str = LOCAL_OWNER
     project: str
     goal: str
+    # What the build may still spend; a call that could cost more is not made.
+    allowance_micro_usd: int | None = None
 
 
 class PlanResult(BaseModel):
@@ -109,6 +125,8 @@ class CodeRequest(BaseModel):
     plan_ref: str
     workspace_ref: str | None = None
     diagnosis_ref: str | None = None
+    # What the build may still spend; a call that could cost more is not made.
+    allowance_micro_usd: int | None = None
 
 
 class CodeResult(BaseModel):
@@ -136,6 +154,8 @@ class TurnRequest(BaseModel):
     conversation_ref: str | None = None  # None: the first turn, started from the brief
     # A word from the workflow (the loop guard) added to the conversation before this turn.
     note: str | None = None
+    # What the build may still spend; a call that could cost more is not made.
+    allowance_micro_usd: int | None = None
 
 
 class ToolCall(BaseModel):
@@ -175,7 +195,10 @@ class SandboxRef(BaseModel):
     language: str = "python"
     # Bumped when a lost session is replaced from the last snapshot.
     generation: int = 0
+    # The workspace to restore a lost session from: the last test run's, or until then the base's.
     snapshot_ref: str | None = None
+    # The commit of the project's main the workspace was checked out from; None: it started empty.
+    base_commit: str | None = None
 
 
 class ToolsRequest(BaseModel):
@@ -230,6 +253,8 @@ class DebugRequest(BaseModel):
     plan_ref: str
     workspace_ref: str
     log_ref: str
+    # What the build may still spend; a call that could cost more is not made.
+    allowance_micro_usd: int | None = None
 
 
 class DebugResult(BaseModel):
@@ -245,6 +270,8 @@ class ReviewRequest(BaseModel):
     plan_ref: str
     workspace_ref: str
     log_ref: str
+    # What the build may still spend; a call that could cost more is not made.
+    allowance_micro_usd: int | None = None
 
 
 class ReviewResult(BaseModel):
@@ -325,6 +352,10 @@ class BuildView(BaseModel):
     plan_title: str | None = None
     # The whole plan, in the artifact store under the build's owner, once it exists.
     plan_ref: str | None = None
+    budget_micro_usd: int | None = None  # the limit, extensions included; None: no limit
+    # While awaiting_budget: the worst case of the call that is waiting.
+    budget_needed_micro_usd: int | None = None
+    cost_by_role: dict[str, Usage] = Field(default_factory=dict)
     pull_request: PullRequestRef | None = None
     phases: int = 0
     run_id: str = ""

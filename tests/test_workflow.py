@@ -227,13 +227,13 @@ async def test_cancel_stops_the_sandbox_run(
 async def test_a_terminated_build_leaves_its_sandbox_to_the_sweep(
     env: WorkflowEnvironment, settings: Settings, sessions, worker, offline_model: str
 ) -> None:
-    for _ in range(2):  # one slow test suite for each build
+    handles = []
+    for _ in range(2):  # one after the other, so each build's coder takes its own slow suite
         inject_faults(offline_model, {"slow_tests": 600, "role": "coder"})
-    running = await start_build(env.client, settings, sessions)
-    terminated = await start_build(env.client, settings, sessions)
-    for handle in (running, terminated):
+        handles.append(handle := await start_build(env.client, settings, sessions))
         while "run_tests" not in await pending_activities(handle):
             await asyncio.sleep(0.1)
+    running, terminated = handles
     runtime = LocalRuntime(settings)
     assert len(await runtime.list_sessions()) == 2
     # An operator's terminate runs no workflow code: nothing closes the sandbox but the sweep.

@@ -33,6 +33,7 @@ with workflow.unsafe.imports_passed_through():
         BUILD_STATUS,
         ApprovalDecision,
         Brief,
+        BudgetExtension,
         BuildInput,
         BuildStatus,
         BuildView,
@@ -54,6 +55,7 @@ with workflow.unsafe.imports_passed_through():
         ToolsRequest,
         TurnRequest,
         TurnResult,
+        Usage,
     )
 
 
@@ -101,6 +103,10 @@ class BuildFailed(Exception):
     """A build that ran correctly to a negative end (e.g. tests never passed)."""
 
 
+class BudgetRanOut(Exception):
+    """The next model call needed more budget and none came in time: the build is cancelled."""
+
+
 @workflow.defn(name=WORKFLOW_NAME)
 class BuildWorkflow:
     @workflow.init
@@ -115,11 +121,15 @@ class BuildWorkflow:
         # The run that recorded the latest progress event; starts as the run this one continues.
         self._recorded_by: str | None = workflow.info().continued_run_id
         self._view.run_id = workflow.info().run_id
+        self._view.budget_micro_usd = input.budget.limit_micro_usd if input.budget else None
 
     @workflow.run
     async def run(self, input: BuildInput) -> BuildView:
         try:
             await self._build(input)
+        except BudgetRanOut as err:
+            await self._finish(BuildStatus.CANCELLED, str(err))
+            return self._view
         except (ActivityError, BuildFailed, asyncio.CancelledError) as err:
             if is_cancelled_exception(err):
                 await self._finish(BuildStatus.CANCELLED, "cancelled by request")
@@ -140,6 +150,20 @@ class BuildWorkflow:
         self._decision = decision
         return self._view
 
+    @workflow.update
+    async def extend_budget(self, extension: BudgetExtension) -> BuildView:
+        """Raise the build's budget; a build awaiting budget goes on if it is now enough."""
+        assert self._view.budget_micro_usd is not None  # the validator saw to it
+        self._view.budget_micro_usd += extension.add_micro_usd
+        return self._view
+
+    @extend_budget.validator
+    def _validate_extend_budget(self, extension: BudgetExtension) -> None:
+        if self._view.budget_micro_usd is None:
+            raise ValueError("this build has no budget to extend")
+        if self._view.status.terminal:
+            raise ValueError(f"build already {self._view.status}")
+
     @approve.validator
     def _validate_approve(self, decision: ApprovalDecision) -> None:
         if self._view.status != BuildStatus.AWAITING_APPROVAL:
@@ -152,7 +176,9 @@ class BuildWorkflow:
         request = PlanRequest(
             build_id=input.build_id, owner=input.owner, project=input.project, goal=input.goal
         )
-        plan = await self._llm(LlmActivities.plan, request, f"plan: {_short(input.goal)}")
+        plan = await self._llm(
+            LlmActivities.plan, request, f"plan: {_short(input.goal)}", "architect"
+        )
         self._view.plan_title = plan.title
         self._view.plan_ref = plan.plan_ref
 
@@ -191,6 +217,7 @@ class BuildWorkflow:
                 log_ref=report.log_ref,
             ),
             "review the code that passed",
+            "reviewer",
         )
 
         await self._set(BuildStatus.PUBLISHING)
@@ -251,6 +278,7 @@ class BuildWorkflow:
                     log_ref=report.log_ref,
                 ),
                 f"diagnose test run {attempt}",
+                "debugger",
             )
             brief = Brief(
                 goal=input.goal,
@@ -275,7 +303,9 @@ class BuildWorkflow:
                 conversation_ref=conversation,
                 note=note,
             )
-            answer = await self._llm(AgentActivities.model_turn, request, f"coder turn {turn}")
+            answer = await self._llm(
+                AgentActivities.model_turn, request, f"coder turn {turn}", "coder"
+            )
             if not answer.tool_calls:
                 return
             assert self._sandbox is not None
@@ -356,6 +386,7 @@ class BuildWorkflow:
                     log_ref=report.log_ref,
                 ),
                 f"diagnose test run {attempt}",
+                "debugger",
             )
             workspace = await self._code(
                 CodeRequest(
@@ -372,19 +403,60 @@ class BuildWorkflow:
     async def _code(self, request: CodeRequest) -> CodeResult:
         await self._set(BuildStatus.CODING)
         what = "fix the code" if request.diagnosis_ref else "write the code"
-        return await self._llm(LlmActivities.write_code, request, what)
+        return await self._llm(LlmActivities.write_code, request, what, "coder")
 
     async def _llm(
         self,
         method: Callable[[Any, Request], Awaitable[Billed]],
         request: Request,
         summary: str,
+        role: str,
     ) -> Billed:
-        """Run one model-calling activity and add its usage to the live cost."""
+        """Run one model-calling activity within the budget and add its usage to the cost.
+
+        The activity refuses a call whose worst case passes what is left (OverBudget): the
+        build then waits for `extend_budget` and asks again."""
         deadline = self._deadline(self._input.deadlines.model, MODEL_DEADLINE)
-        result = await self._step(method, request, summary, MODEL_ATTEMPT, deadline)
+        while True:
+            try:
+                result = await self._step(
+                    method, self._allowing(request), summary, MODEL_ATTEMPT, deadline
+                )
+                break
+            except ActivityError as err:
+                needed = _needed_budget(err)
+                if needed is None:
+                    raise
+                await self._await_budget(needed)
         self._view.cost = self._view.cost + result.usage
+        spent = self._view.cost_by_role.get(role, Usage())
+        self._view.cost_by_role[role] = spent + result.usage
         return result
+
+    def _allowing(self, request: Request) -> Request:
+        if self._view.budget_micro_usd is None:
+            return request
+        left = self._view.budget_micro_usd - self._view.cost.cost_micro_usd
+        return request.model_copy(update={"allowance_micro_usd": left})
+
+    async def _await_budget(self, needed: int) -> None:
+        """Wait in awaiting_budget until the budget is raised, or cancel the build."""
+        assert self._input.budget is not None and self._view.budget_micro_usd is not None
+        resume, limit = self._view.status, self._view.budget_micro_usd
+        self._view.budget_needed_micro_usd = needed
+        await self._set(BuildStatus.AWAITING_BUDGET)
+        wait = timedelta(seconds=self._input.budget.wait_seconds)
+        try:
+            await workflow.wait_condition(
+                lambda: self._view.budget_micro_usd != limit, timeout=wait
+            )
+        except TimeoutError:
+            raise BudgetRanOut(
+                f"the budget of ${limit / 1e6:.2f} ran out: the next model call could cost up to "
+                f"${needed / 1e6:.4f} more and no extension came within {wait}"
+            ) from None
+        self._view.budget_needed_micro_usd = None
+        await self._set(resume)
 
     async def _set(self, status: BuildStatus, error: str | None = None) -> None:
         self._view.status = status
@@ -466,6 +538,14 @@ class BuildWorkflow:
     @staticmethod
     def _deadline(seconds: float | None, default: timedelta) -> timedelta:
         return timedelta(seconds=seconds) if seconds else default
+
+
+def _needed_budget(err: ActivityError) -> int | None:
+    """The worst case of the refused call, if `err` is the activity's OverBudget."""
+    cause = err.cause
+    if isinstance(cause, ApplicationError) and cause.type == "OverBudget" and cause.details:
+        return int(cause.details[0])
+    return None
 
 
 def _short(text: str, limit: int = 60) -> str:

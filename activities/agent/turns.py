@@ -94,6 +94,7 @@ class AgentActivities:
             body=body,
             price=self.settings.model_prices[body["model"]],
             create=lambda: self._create(body),
+            allowance_micro_usd=request.allowance_micro_usd,
         )
         answer = [block.model_dump(mode="json", exclude_none=True) for block in message.content]
         messages = [*messages, {"role": "assistant", "content": answer}]

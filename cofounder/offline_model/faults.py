@@ -37,6 +37,9 @@ class Fault(BaseModel):
     # The agent loop's coder only lists the files this turn: queued a few times, it repeats
     # itself until the loop guard steps in.
     stuck: bool = False
+    # The agent loop's coder runs one more command this turn, a different one each time, and
+    # does not finish: a model that always asks to go on.
+    endless: bool = False
     role: FaultRole | None = None
 
 

@@ -211,6 +211,13 @@ def _agent_coder(
     body: MessagesRequest, goal: str, text: str, digest: str, fault: Fault
 ) -> list[dict[str, Any]]:
     """The agent loop's coder: one turn of tool calls, or a closing summary."""
+    if fault.endless:
+        turn = agent.turn_of(body.messages)
+        command = {"command": f"echo 'still going: turn {turn}'", "timeout_seconds": 10}
+        return [
+            {"type": "text", "text": "One more thing."},
+            _tool_use(digest, 0, "run_command", command),
+        ]
     calls = agent.coder_turn(
         body.messages, goal, text, fault.slow_tests, bool(fault.malformed), fault.stuck
     )

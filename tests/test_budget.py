@@ -1,0 +1,85 @@
+"""A build's hard dollar budget: a call whose worst case passes what is left is not made; the
+build waits in awaiting_budget for an extension, or is cancelled when none comes."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+import pytest_asyncio
+from temporalio.client import WorkflowUpdateFailedError
+from temporalio.testing import WorkflowEnvironment
+
+from activities.journal import worst_case
+from activities.ledger import build_usage
+from cofounder.payloads import Budget, BudgetExtension, BuildStatus
+from cofounder.settings import ModelPrice, Settings
+from tests.helpers import inject_faults, start_build, wait_for_status
+from worker import running_worker
+from workflows.build import BuildWorkflow
+
+# Enough for the plan and a few coder turns, never for the whole demo build.
+SMALL = 60_000
+
+
+@pytest_asyncio.fixture
+async def worker(env: WorkflowEnvironment, settings: Settings, sessions) -> AsyncIterator[None]:
+    async with running_worker(env.client, settings):
+        yield
+
+
+def test_the_worst_case_counts_every_input_byte_and_all_output() -> None:
+    price = ModelPrice(input=3, output=15, cache_write=3.75, cache_read=0.3)
+    body = {"model": "m", "max_tokens": 1000, "messages": [{"role": "user", "content": "x" * 3000}]}
+    cost = worst_case(body, price)
+    assert 15_000 + 1000 * 3.75 < cost < 15_000 + 1100 * 3.75
+    longer = {**body, "messages": [*body["messages"], {"role": "user", "content": "y" * 3000}]}
+    assert worst_case(longer, price) > cost
+
+
+async def test_a_build_waits_for_budget_then_goes_on_when_extended(
+    env: WorkflowEnvironment, settings: Settings, sessions, worker
+) -> None:
+    handle = await start_build(
+        env.client, settings, sessions, budget=Budget(limit_micro_usd=SMALL, wait_seconds=600)
+    )
+    view = await wait_for_status(handle, BuildStatus.AWAITING_BUDGET, timeout=60)
+    assert view.budget_needed_micro_usd and view.budget_micro_usd == SMALL
+    spent = await build_usage(sessions, view.build_id)
+    assert spent.cost_micro_usd == view.cost.cost_micro_usd <= SMALL  # never past the limit
+    assert spent.cost_micro_usd + view.budget_needed_micro_usd > SMALL  # the call that waits
+
+    extended = await handle.execute_update(
+        BuildWorkflow.extend_budget, BudgetExtension(add_micro_usd=5_000_000)
+    )
+    assert extended.budget_micro_usd == SMALL + 5_000_000
+    final = await handle.result()
+    assert final.status == BuildStatus.SUCCEEDED
+    assert set(final.cost_by_role) == {"architect", "coder", "debugger", "reviewer"}
+    assert sum(u.cost_micro_usd for u in final.cost_by_role.values()) == final.cost.cost_micro_usd
+
+
+async def test_a_model_that_always_goes_on_is_stopped_by_the_budget(
+    env: WorkflowEnvironment, settings: Settings, sessions, worker, offline_model: str
+) -> None:
+    inject_faults(offline_model, *[{"endless": True, "role": "coder"}] * 200)
+    budget = Budget(limit_micro_usd=400_000, wait_seconds=2)
+    handle = await start_build(env.client, settings, sessions, budget=budget, max_turns=200)
+    view = await handle.result()
+    assert view.status == BuildStatus.CANCELLED
+    assert view.last_error is not None and "the budget of $0.40 ran out" in view.last_error
+    spent = await build_usage(sessions, view.build_id)
+    assert spent.cost_micro_usd <= budget.limit_micro_usd
+    assert spent.calls > 10  # it did go on, turn after turn, until the budget said no
+
+
+async def test_extending_is_refused_without_a_budget_or_after_the_end(
+    env: WorkflowEnvironment, settings: Settings, sessions, worker
+) -> None:
+    handle = await start_build(env.client, settings, sessions)
+    with pytest.raises(WorkflowUpdateFailedError) as refused:
+        await handle.execute_update(
+            BuildWorkflow.extend_budget, BudgetExtension(add_micro_usd=1_000)
+        )
+    assert "no budget to extend" in str(refused.value.cause)
+    await handle.result()
