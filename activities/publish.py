@@ -1,5 +1,7 @@
 """Local publish: the build's files become a branch on the project's bare git remote, and a
-pull-request row in the app database describes it (goal, plan, tests, review, cost).
+pull-request row in the app database describes it (goal, plan, tests, review, cost). The branch's
+commit has the build's base (main when it started) as parent and the files as its whole tree, so
+the pull request's diff against main is what the build changed, deletions included.
 
 Idempotent at every crash point: an existing PR row is returned as is, an existing remote branch
 is reused, and the commit itself is deterministic, so a retry adds no branch, commit or PR.
@@ -17,8 +19,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 
-from activities.errors import BadRequest, CofounderError, activity_boundary
-from activities.gitrepo import MAIN, Pushed, ensure_remote, push_branch
+from activities.errors import CofounderError, activity_boundary
+from activities.gitbase import pinned_base
+from activities.gitrepo import MAIN, Pushed, check_names, ensure_remote, push_branch
 from cofounder.artifacts import ArtifactStore
 from cofounder.db import Build, PullRequest
 from cofounder.payloads import PublishRequest, PullRequestRef, Usage
@@ -27,10 +30,6 @@ from cofounder.settings import Settings
 log = structlog.get_logger()
 
 TITLE_LIMIT = 200  # the pull_requests.title column
-# Names that end up in filesystem paths and ref names: no separators, no dot-dot tricks.
-_PROJECT = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
-_BUILD_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
-_OWNER = _BUILD_ID  # user ids (e.g. Clerk's user_2abc...) become a folder name
 
 
 class PublishActivities:
@@ -49,13 +48,9 @@ class PublishActivities:
     @activity.defn
     @activity_boundary
     async def publish(self, request: PublishRequest) -> PullRequestRef:
-        """Branch `cofounder/<build_id>` with one commit over main, and its pull-request row."""
-        if not _PROJECT.fullmatch(request.project):
-            raise BadRequest(f"not a project name: {request.project!r}")
-        if not _BUILD_ID.fullmatch(request.build_id):
-            raise BadRequest(f"not a build id: {request.build_id!r}")
-        if not _OWNER.fullmatch(request.owner):
-            raise BadRequest(f"not an owner id: {request.owner!r}")
+        """Branch `cofounder/<build_id>` with one commit over the build's base (main when it
+        started), and its pull-request row."""
+        check_names(request.owner, request.project, request.build_id)
         project_id, created_at = await self._build_row(request.build_id)
         existing = await self._find(request.build_id)
         if existing is not None:
@@ -65,9 +60,12 @@ class PublishActivities:
         body = await self._body(store, request)
         files = await store.get_tree(request.workspace_ref)
         remote = await ensure_remote(self.settings.git_dir / request.owner, request.project)
+        # Pinned when the build checked main out; builds from before checkouts have none.
+        base = await pinned_base(remote, request.build_id)
         branch = f"cofounder/{request.build_id}"
         message = f"{_title(request)}\n\nBuild {request.build_id}: {request.goal}"
-        pushed = await push_branch(remote, branch, files, message, _git_date(created_at))
+        date = _git_date(created_at)
+        pushed = await push_branch(remote, branch, files, message, date, base)
         return await self._record(request, project_id, branch, pushed, body)
 
     async def _record(

@@ -1,4 +1,5 @@
-"""Publishing to the local git remote, for real: branch, commit, diff, PR row, and idempotency."""
+"""Publishing to the local git remote, for real: branch, commit over the build's base, diff, PR
+row, and idempotency."""
 
 from __future__ import annotations
 
@@ -15,13 +16,15 @@ from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
 from activities import gitrepo
+from activities.gitbase import check_out_base
 from activities.gitrepo import ensure_remote
 from activities.publish import PublishActivities
 from cofounder.artifacts import ArtifactStore
 from cofounder.db import PullRequest
 from cofounder.payloads import PublishRequest, PullRequestRef, Usage
 from cofounder.settings import Settings
-from tests import helpers
+from tests import helpers, remotes
+from tests.remotes import commit_to_main
 
 Sessions = async_sessionmaker[AsyncSession]
 FILES = {
@@ -264,3 +267,37 @@ async def test_an_owner_id_that_is_not_a_folder_name_is_refused(
         await publish(settings, store, sessions, request)
     assert (raised.value.type, raised.value.non_retryable) == ("BadRequest", True)
     assert not settings.git_dir.exists() or not any(settings.git_dir.iterdir())
+
+
+async def test_a_build_is_committed_over_its_base_as_the_whole_tree(
+    settings: Settings, store: ArtifactStore, sessions: Sessions
+) -> None:
+    build_id = await insert_build(sessions)
+    base = await commit_to_main(settings, "local", "demo", FILES | {"old.py": b"gone = 1\n"})
+    await check_out_base(settings.git_remote("local", "demo"), build_id)  # as its sandbox did
+    # Main moves on after the build started; the build's commit still sits on its base.
+    await commit_to_main(settings, "local", "demo", {"elsewhere.py": b"later = 1\n"})
+    workspace = {
+        "README.md": remotes.show(settings.git_remote("local", "demo"), base, "README.md"),
+        "slugkit/__init__.py": b"def slugify(text):\n    return text\n",
+        "slugkit/extra.py": b"EXTRA = 1\n",
+    }
+    request = (await make_request(store, build_id)).model_copy(
+        update={"workspace_ref": await store.put_tree(workspace)}
+    )
+
+    ref = await publish(settings, store, sessions, request)
+
+    remote = settings.git_remote("local", "demo")
+    assert git(remote, "rev-parse", f"{ref.head_sha}^").strip() == base
+    assert git(remote, "rev-list", "--count", f"{base}..{ref.head_sha}").strip() == "1"
+    # The workspace is the whole tree: what the build deleted is deleted.
+    assert remotes.tree_of(remote, ref.head_sha) == workspace
+    async with sessions() as session:
+        diff = (await session.execute(select(PullRequest.diff))).scalar_one()
+    changed = [line.split(" b/")[-1] for line in diff.splitlines() if line.startswith("diff --git")]
+    assert changed == ["old.py", "slugkit/__init__.py", "slugkit/extra.py", "tests/test_slugkit.py"]
+    assert "deleted file mode" in diff and "elsewhere.py" not in diff  # against main, from base
+
+    again = await publish(settings, store, sessions, request)
+    assert again == ref and await pull_requests(sessions, build_id) == 1

@@ -9,6 +9,8 @@ import structlog
 from temporalio import activity
 
 from activities.errors import BadRequest, activity_boundary
+from activities.gitbase import Checkout, check_out_base
+from activities.gitrepo import check_names
 from activities.sandbox import (
     Command,
     CommandResult,
@@ -45,17 +47,44 @@ class SandboxActivities:
     @activity.defn
     @activity_boundary
     async def open_sandbox(self, request: SandboxRequest) -> SandboxRef:
-        """The build's session: created once, reconnected by any retry or other worker."""
+        """The build's session: created once, reconnected by any retry or other worker. A build
+        that brings no files starts from its project's main (when the remote has one): checked
+        out into the session, and its snapshot until the first test run takes one."""
+        store = self.store.for_owner(request.owner)
+        base = await self._base(request)
         language = "python"
         if request.workspace_ref:
-            tree = await self.store.for_owner(request.owner).get_json(request.workspace_ref)
-            language = language_of(tree)
+            language = language_of(await store.get_json(request.workspace_ref))
+        elif base is not None:
+            language = language_of(base.files)
         spec = SessionSpec(request.build_id, request.owner, request.project, language)
         session = await self.runtime.open(spec)
-        log.info("sandbox opened", build_id=request.build_id, session=session.session_id)
-        return SandboxRef(
-            session_id=session.session_id, runtime=self.runtime.name, language=language
+        snapshot_ref = None
+        if base is not None:
+            await _check_out(session, base.files)
+            snapshot_ref = await store.put_tree(base.files)
+        log.info(
+            "sandbox opened",
+            build_id=request.build_id,
+            session=session.session_id,
+            base=base.commit if base else None,
         )
+        return SandboxRef(
+            session_id=session.session_id,
+            runtime=self.runtime.name,
+            language=language,
+            snapshot_ref=snapshot_ref,
+            base_commit=base.commit if base else None,
+        )
+
+    async def _base(self, request: SandboxRequest) -> Checkout | None:
+        """The project's main as the build first saw it; None for builds from before the agent
+        loop, which bring their own files, and for projects without a main yet."""
+        if request.workspace_ref is not None or not request.project:
+            return None
+        check_names(request.owner, request.project, request.build_id)
+        remote = self.settings.git_remote(request.owner, request.project)
+        return await check_out_base(remote, request.build_id)
 
     @activity.defn
     @activity_boundary
@@ -209,6 +238,15 @@ async def reconnect(
         await session.restore(await store.get_tree(ref.snapshot_ref))
     new = ref.model_copy(update={"session_id": session.session_id, "generation": spec.generation})
     return session, new
+
+
+async def _check_out(session: SandboxSession, files: dict[str, bytes]) -> None:
+    """Write the base's files the workspace lacks: a retried open completes an interrupted
+    checkout and overwrites nothing already there."""
+    present = await session.list_files()
+    missing = {path: data for path, data in files.items() if path not in present}
+    if missing:
+        await session.write_files(missing)
 
 
 async def _sync(session: SandboxSession, files: dict[str, bytes]) -> None:

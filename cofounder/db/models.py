@@ -81,6 +81,11 @@ class BuildEvent(Base):
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
+# A pull request's states: open until merged (closing one is not a thing yet).
+PR_OPEN = "open"
+PR_MERGED = "merged"
+
+
 class PullRequest(Base):
     __tablename__ = "pull_requests"
 
@@ -94,6 +99,10 @@ class PullRequest(Base):
     head_sha: Mapped[str] = mapped_column(String(64))
     diff: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    state: Mapped[str] = mapped_column(String(16), default=PR_OPEN, server_default=PR_OPEN)
+    merged_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    # What main moved to: the branch's head (fast-forward) or the merge commit.
+    merge_commit_sha: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
 
 class LedgerEntry(Base):

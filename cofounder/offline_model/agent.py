@@ -2,15 +2,19 @@
 
 A first pass looks at the workspace, writes the project (with its one bug) and hands over. A fix
 pass (the request carries the debugger's diagnosis) reads the module, edits the one line, runs
-the tests and hands over. The turn is read from the conversation, so every answer is a pure
-function of the request, as the rest of the offline model's are.
+the tests and hands over. When the first look finds the project already there (a build of a
+project whose earlier build was merged), it adds a feature instead: reads the module, edits
+slugify, writes the feature's tests, runs them and hands over. The turn is read from the
+conversation, so every answer is a pure function of the request, as the rest of the offline
+model's are.
 """
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
-from cofounder.offline_model import script
+from cofounder.offline_model import feature, script
 
 PYTEST = "python3 -m pytest -q -p no:cacheprovider"
 MODULE = "slugkit/__init__.py"
@@ -44,6 +48,8 @@ def coder_turn(
     failed = any(result.get("is_error") for result in last_results(messages))
     if script.DIAGNOSIS_HEADING in text:
         calls = _fix(turn, text)
+    elif _project_exists(messages):
+        calls = _feature(turn, messages)
     else:
         calls = _first_pass(turn, goal, failed)
     if malformed and calls:
@@ -69,6 +75,45 @@ def _fix(turn: int, text: str) -> list[tuple[str, dict[str, Any]]]:
         [("run_command", {"command": PYTEST, "timeout_seconds": 120})],
     ]
     return steps[turn] if turn < len(steps) else []
+
+
+def _project_exists(messages: list[dict[str, Any]]) -> bool:
+    """Whether the first look at the workspace (the answer to turn 0's list_files) lists the
+    module: lines of that answer read `path (size bytes)`."""
+    first = next((m for m in messages[1:] if m.get("role") == "user"), None)
+    if first is None:
+        return False
+    listed = "\n".join(_text(block) for block in last_results([first]))
+    return any(line.startswith(f"{MODULE} (") for line in listed.splitlines())
+
+
+def _feature(turn: int, messages: list[dict[str, Any]]) -> list[tuple[str, dict[str, Any]]]:
+    if turn == 1:
+        return [("read_file", {"path": MODULE})]
+    if turn == 2:
+        read = "\n".join(_text(block) for block in last_results(messages))
+        return [("edit_file", {"path": MODULE, "old": _function(read), "new": feature.FUNCTION})]
+    if turn == 3:
+        return [_write(feature.TESTS_PATH, feature.TESTS)]
+    if turn == 4:
+        return [("run_command", {"command": PYTEST, "timeout_seconds": 120})]
+    return []
+
+
+def _function(module: str) -> str:
+    """slugify as the module read has it: from its `def` to the next top-level statement (a line
+    starting with neither a space nor the `)` closing a long signature), or the end."""
+    found = re.search(r"^def slugify\(.*?(?=^[^\s)]|\Z)", module, re.DOTALL | re.MULTILINE)
+    if found is None:
+        return "def slugify("  # not there: the edit is refused, and says so
+    return found.group(0).rstrip("\n") + "\n"
+
+
+def _text(block: dict[str, Any]) -> str:
+    content = block.get("content")
+    if isinstance(content, list):
+        return "\n".join(str(part.get("text", "")) for part in content if isinstance(part, dict))
+    return str(content or "")
 
 
 def _write(path: str, content: str) -> tuple[str, dict[str, Any]]:

@@ -1,0 +1,71 @@
+"""Merging a build's pull request into main on the project's local remote.
+
+Git first, then the row: the merge is recorded in the remote in the same ref transaction that
+moves main, so a request that dies between the two is finished by the next one, which finds
+the first merge instead of making another. The local remotes live on this machine's data dir
+(the single-machine default), so the API reads and writes them directly, off the event loop.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import structlog
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from activities.gitmerge import BranchMissing, MergeConflict, Merged, merge_branch
+from activities.gitrepo import GitFailed, GitUnavailable
+from api.errors import Conflict, Unavailable
+from api.queries import load_build
+from api.schemas import PullRequestOut
+from cofounder.db import PullRequest
+from cofounder.db.models import PR_MERGED, PR_OPEN
+from cofounder.settings import Settings
+
+log = structlog.get_logger()
+
+
+async def merge_pull_request(
+    session: AsyncSession, settings: Settings, owner: str, build_id: str
+) -> PullRequestOut:
+    """Merge the pull request of one of the owner's builds (NotFound for another's); merging a
+    merged one answers the same again. Conflict when there is none, or it conflicts."""
+    build = await load_build(session, owner, build_id)
+    pr = await _pull_request(session, build_id)
+    if pr is None:
+        raise Conflict(f"build {build_id} has no pull request to merge (status: {build.status})")
+    if pr.state == PR_MERGED:
+        return PullRequestOut.from_row(pr)
+    merged = await _merge(settings.git_remote(owner, build.project), pr, build_id)
+    statement = (
+        update(PullRequest)
+        .where(PullRequest.id == pr.id, PullRequest.state == PR_OPEN)
+        .values(state=PR_MERGED, merged_at=datetime.now(UTC), merge_commit_sha=merged.sha)
+    )
+    await session.execute(statement)  # a concurrent request's merge, recorded first, stands
+    await session.commit()
+    await session.refresh(pr)
+    log.info("pull request merged", build_id=build_id, sha=pr.merge_commit_sha)
+    return PullRequestOut.from_row(pr)
+
+
+async def _pull_request(session: AsyncSession, build_id: str) -> PullRequest | None:
+    query = select(PullRequest).where(PullRequest.build_id == build_id)
+    return (await session.execute(query)).scalar_one_or_none()
+
+
+async def _merge(remote: Path, pr: PullRequest, build_id: str) -> Merged:
+    message = f"Merge pull request #{pr.id} from {pr.branch}\n\n{pr.title}"
+    date = f"{int(datetime.now(UTC).timestamp())} +0000"
+    try:
+        return await merge_branch(remote, pr.branch, message, date, into=pr.base)
+    except MergeConflict as err:
+        raise Conflict(
+            f"the pull request of build {build_id} cannot be merged: {err}; nothing was changed"
+        ) from err
+    except BranchMissing as err:
+        raise Conflict(f"the pull request of build {build_id} cannot be merged: {err}") from err
+    except (GitFailed, GitUnavailable) as err:
+        raise Unavailable(f"the merge could not be made: {err}; try again") from err
