@@ -11,6 +11,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 # The coder's user message carries the debugger's diagnosis under this heading.
 DIAGNOSIS_HEADING = "Diagnosis of the failing tests:"
+# ... and the reviewer's findings under this one.
+REVIEW_HEADING = "The reviewer sent the code back; address these findings:"
 MAX_FILE_CHARS = 500_000
 MAX_PROMPT_FILE_CHARS = 200_000
 MAX_LOG_CHARS = 20_000

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import (
     AfterValidator,
@@ -97,6 +97,21 @@ class BuildCreate(BaseModel):
     require_approval: bool = Field(
         default=False, description="Pause after planning until the plan is approved."
     )
+    budget_usd: float | None = Field(
+        default=None,
+        gt=0,
+        le=10_000,
+        description="The most the build may spend on model calls (default: the server's).",
+        examples=[2.5],
+    )
+
+
+class BudgetRequest(BaseModel):
+    """More budget for a build (one awaiting budget goes on if it is now enough)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    add_usd: float = Field(gt=0, le=10_000, examples=[5.0])
 
 
 class ApprovalRequest(BaseModel):
@@ -147,6 +162,29 @@ class ProgressOut(BaseModel):
         return self.cost_micro_usd / 1_000_000
 
 
+class BudgetOut(BaseModel):
+    """A live build's budget: its limit, what is left, and per role what was spent."""
+
+    limit_usd: float
+    remaining_usd: float
+    needed_usd: float | None = Field(
+        default=None, description="While awaiting budget: the worst case of the waiting call."
+    )
+    spent_by_role_usd: dict[str, float] = Field(default_factory=dict)
+
+    @classmethod
+    def of(cls, view: BuildView) -> BudgetOut | None:
+        if view.budget_micro_usd is None:
+            return None
+        needed = view.budget_needed_micro_usd
+        return cls(
+            limit_usd=view.budget_micro_usd / 1e6,
+            remaining_usd=(view.budget_micro_usd - view.cost.cost_micro_usd) / 1e6,
+            needed_usd=None if needed is None else needed / 1e6,
+            spent_by_role_usd={r: u.cost_micro_usd / 1e6 for r, u in view.cost_by_role.items()},
+        )
+
+
 class BuildOut(BaseModel):
     """One build as the dashboard and the CLI see it."""
 
@@ -166,6 +204,9 @@ class BuildOut(BaseModel):
     created_at: UtcDatetime
     updated_at: UtcDatetime
     finished_at: UtcDatetime | None
+    budget: BudgetOut | None = Field(
+        default=None, description="The live budget (while the build's workflow answers)."
+    )
     progress: list[ProgressOut] = Field(
         default_factory=list,
         description="The current run's phase changes in order, with those of the runs it was "
@@ -211,6 +252,7 @@ class BuildOut(BaseModel):
                 "error": view.last_error,
                 "pull_request": pull_request,
                 "run_id": view.run_id or self.run_id,
+                "budget": BudgetOut.of(view),
             }
         )
 
@@ -220,16 +262,25 @@ class BuildList(BaseModel):
 
 
 class PullRequestOut(BaseModel):
-    """The pull request a build opened, with its full diff."""
+    """The pull request a build opened, with its full diff (against main, from where the
+    build's branch started), and whether it was merged."""
 
-    id: int
-    title: str
-    body: str
-    base: str
-    branch: str
-    head_sha: str
-    diff: str
+    id: int = Field(examples=[1])
+    title: str = Field(examples=["slugkit: a slugify library with tests"])
+    body: str = Field(examples=["## Goal\n\na slugify library with tests\n"])
+    base: str = Field(examples=["main"])
+    branch: str = Field(examples=["cofounder/3f9c2a1b7d4e5f60"])
+    head_sha: str = Field(examples=["9fceb02d0ae598e95dc970b74767f19372d61af8"])
+    diff: str = Field(examples=["diff --git a/slugkit/__init__.py b/slugkit/__init__.py\n…"])
     created_at: UtcDatetime
+    state: Literal["open", "merged"] = Field(default="open", examples=["merged"])
+    merged_at: UtcDatetime | None = Field(default=None, description="When it was merged.")
+    merge_commit_sha: str | None = Field(
+        default=None,
+        description="What main moved to: the branch's head when main was fast-forwarded, "
+        "else the merge commit.",
+        examples=["e83c5163316f89bfbde7d9ab23ca2e25604af290"],
+    )
 
     @classmethod
     def from_row(cls, pr: PullRequest) -> PullRequestOut:

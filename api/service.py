@@ -35,6 +35,8 @@ from cofounder.payloads import (
     OWNER,
     PROJECT,
     ApprovalDecision,
+    Budget,
+    BudgetExtension,
     BuildInput,
     BuildStatus,
     build_workflow_id,
@@ -118,6 +120,10 @@ async def _start_workflow(
         require_approval=request.require_approval,
         max_attempts=settings.max_attempts,
         owner=build.owner,
+        budget=Budget(
+            limit_micro_usd=round((request.budget_usd or settings.default_budget_usd) * 1e6),
+            wait_seconds=settings.budget_wait_seconds,
+        ),
     )
     attributes = TypedSearchAttributes(
         [
@@ -193,6 +199,32 @@ async def approve_build(
             "(is a worker running?); the decision may still be applied"
         ) from err
     log.info("build plan decided", build_id=build_id, approved=decision.approved)
+    return build.with_view(view)
+
+
+async def extend_budget(
+    session: AsyncSession, client: Client, owner: str, build_id: str, add_usd: float
+) -> BuildOut:
+    """Raise a running build's budget; one awaiting budget goes on if it is now enough."""
+    build = await load_build(session, owner, build_id)
+    _refuse_finished(build, "given more budget")
+    handle = client.get_workflow_handle(build.workflow_id)
+    extension = BudgetExtension(add_micro_usd=round(add_usd * 1e6))
+    try:
+        view = await asyncio.wait_for(
+            handle.execute_update(BuildWorkflow.extend_budget, extension),
+            UPDATE_TIMEOUT.total_seconds(),
+        )
+    except WorkflowUpdateFailedError as err:
+        raise Conflict(_failure_message(err)) from err
+    except RPCError as err:
+        raise _rpc_error(build_id, "given more budget", err) from err
+    except (TimeoutError, WorkflowUpdateRPCTimeoutOrCancelledError) as err:
+        raise TimedOut(
+            f"build {build_id} did not answer within {UPDATE_TIMEOUT.total_seconds():.0f}s "
+            "(is a worker running?); the extension may still be applied"
+        ) from err
+    log.info("build budget extended", build_id=build_id, add_usd=add_usd)
     return build.with_view(view)
 
 

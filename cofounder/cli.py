@@ -11,7 +11,14 @@ from typing import Annotated, Any, NoReturn
 
 import typer
 
-from cofounder.follow import ApiError, BuildsApi, approve_lines, follow, plan_lines
+from cofounder.follow import (
+    ApiError,
+    BuildsApi,
+    approve_lines,
+    follow,
+    merge_line,
+    plan_lines,
+)
 from cofounder.payloads import LOCAL_OWNER
 from cofounder.settings import Settings
 
@@ -106,6 +113,7 @@ def _report(settings: Settings, build: dict[str, Any]) -> None:
         pr = build["pull_request"]
         say(f"  pull request #{pr['id']}: {pr['title']} ({pr['branch']} → {pr['base']})")
         say(f"  diff:   curl {settings.api_url}/api/builds/{build['id']}/pull-request")
+        say(f"  merge:  cofounder merge {build['id']}")
         remote = settings.git_remote(LOCAL_OWNER, build["project"])
         say(f"  branch: git clone --branch {pr['branch']} {remote}")
     say(f"  Temporal UI: {ui}")
@@ -181,6 +189,20 @@ def approve(
         say(f"error: {err}")
         raise typer.Exit(EXIT_BAD_INPUT if err.status_code in (404, 409, 422) else 1) from None
     say(f"build {result['id']}: plan {'rejected' if reject else 'approved'}")
+
+
+@app.command()
+def merge(build_id: str) -> None:
+    """Merge a build's pull request into main, so the project's next build starts from it.
+
+    Exit 2 for an unknown build, one without a pull request, or a conflict with main."""
+    api = BuildsApi(Settings().api_url)
+    try:
+        pr = api.merge(build_id)
+    except ApiError as err:
+        say(f"error: {err}")
+        raise typer.Exit(EXIT_BAD_INPUT if err.status_code in (404, 409, 422) else 1) from None
+    say(merge_line(build_id, pr))
 
 
 @app.command()

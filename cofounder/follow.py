@@ -72,6 +72,9 @@ class BuildsApi:
         body = {"approved": approved, "comment": comment}
         return self._call("POST", f"/api/builds/{build_id}/approve", json=body)
 
+    def merge(self, build_id: str) -> dict[str, Any]:
+        return self._call("POST", f"/api/builds/{build_id}/pull-request/merge")
+
 
 def _get_patiently(
     api: BuildsApi, build_id: str, patience: float = UNAVAILABLE_PATIENCE
@@ -104,6 +107,16 @@ def plan_lines(plan: dict[str, Any]) -> list[str]:
     cost = plan.get("estimated_cost_usd")
     lines.append(f"estimated cost: {'not estimated' if cost is None else f'${cost:.4f}'}")
     return lines
+
+
+def merge_line(build_id: str, pr: dict[str, Any]) -> str:
+    """What a merge did: main fast-forwarded to the build's branch, or a merge commit."""
+    sha = str(pr.get("merge_commit_sha") or "")
+    how = "fast-forward to" if sha == pr["head_sha"] else "merge commit"
+    return (
+        f"build {build_id}: pull request #{pr['id']} ({pr['branch']}) merged into "
+        f"{pr['base']}, {how} {sha[:12]}"
+    )
 
 
 def approve_lines(build_id: str) -> list[str]:

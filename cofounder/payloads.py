@@ -96,6 +96,8 @@ class BuildInput(BaseModel):
     max_attempts: int = 3
     # Model turns one coding pass may take before the build gives up on it.
     max_turns: int = 30
+    # Times the reviewer may send the code back to the coder with findings.
+    max_review_rounds: int = 1
     deadlines: Deadlines = Field(default_factory=Deadlines)
     budget: Budget | None = None  # None: no limit (builds from before budgets)
     owner: str = LOCAL_OWNER
@@ -142,6 +144,7 @@ class Brief(BaseModel):
     plan_ref: str
     diagnosis_ref: str | None = None  # the debugger's reading of a failing test run
     log_ref: str | None = None  # that run's log
+    review_ref: str | None = None  # the reviewer's findings to address
 
 
 class TurnRequest(BaseModel):

@@ -71,6 +71,10 @@ class Settings(BaseSettings):
     model_prices: dict[str, ModelPrice] = Field(default_factory=lambda: dict(DEFAULT_PRICES))
 
     max_attempts: int = Field(default=3, ge=1, le=10)
+    # A build's hard dollar limit on model calls unless its request names one, and how long a
+    # build that needs more waits for an extension before it is cancelled.
+    default_budget_usd: float = Field(default=5.0, gt=0)
+    budget_wait_seconds: float = Field(default=86_400, gt=0)
     sandbox_timeout_seconds: float = 120.0
     sandbox_output_limit_bytes: int = 1_000_000
     sandbox_memory_mb: int = 2048

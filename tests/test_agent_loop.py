@@ -29,6 +29,7 @@ from tests.helpers import (
     owned,
     start_build,
 )
+from tests.processes import demo_git
 from worker import running_worker
 from workflows.guard import REPEATS_NOTED, LoopGuard
 
@@ -112,3 +113,20 @@ async def test_a_retried_turn_reuses_its_paid_answer(
     conversation = await owned(store).get_json(first.conversation_ref)
     assert [message["role"] for message in conversation] == ["user", "assistant"]
     assert conversation[0]["content"].startswith("Goal: a slug library")
+
+
+async def test_the_reviewer_sends_the_code_back_once_and_the_coder_answers(
+    env: WorkflowEnvironment, settings: Settings, sessions, worker, offline_model: str
+) -> None:
+    inject_faults(offline_model, {"picky": True, "role": "reviewer"})
+    handle = await start_build(env.client, settings, sessions)
+    view = await handle.result()
+    assert view.status == BuildStatus.SUCCEEDED
+    history = await handle.fetch_history()
+    kinds = activity_types(history)
+    assert kinds.count("review") == 2 and kinds.count("run_tests") == 3
+    # The last coding pass started from the reviewer's findings, and answered them.
+    last_pass = [r for r in turn_requests(history) if r.brief.review_ref is not None]
+    assert len(last_pass) == 4 and last_pass[0].conversation_ref is None
+    tests = demo_git(settings, "show", f"{view.pull_request.branch}:tests/test_slugify.py")
+    assert "def test_digits_are_kept" in tests

@@ -35,7 +35,14 @@ from api import queries, service
 from api.main import create_app
 from cofounder.db import Build, Project, PullRequest
 from cofounder.logging import configure_logging
-from cofounder.payloads import ApprovalDecision, BuildInput, BuildStatus, BuildView, Usage
+from cofounder.payloads import (
+    ApprovalDecision,
+    Budget,
+    BuildInput,
+    BuildStatus,
+    BuildView,
+    Usage,
+)
 from cofounder.settings import Settings
 from tests.conftest import free_port
 from tests.helpers import workflows_on
@@ -197,6 +204,11 @@ async def test_workflow_input_carries_the_build(
         require_approval=True,
         max_attempts=settings.max_attempts,
         owner="local",
+        # No budget asked for: the server's default, and its wait.
+        budget=Budget(
+            limit_micro_usd=round(settings.default_budget_usd * 1e6),
+            wait_seconds=settings.budget_wait_seconds,
+        ),
     )
 
 

@@ -3,8 +3,10 @@ build waits in awaiting_budget for an extension, or is cancelled when none comes
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 
+import httpx
 import pytest
 import pytest_asyncio
 from temporalio.client import WorkflowUpdateFailedError
@@ -12,8 +14,10 @@ from temporalio.testing import WorkflowEnvironment
 
 from activities.journal import worst_case
 from activities.ledger import build_usage
+from api.main import create_app
 from cofounder.payloads import Budget, BudgetExtension, BuildStatus
 from cofounder.settings import ModelPrice, Settings
+from tests.conftest import ServerThread
 from tests.helpers import inject_faults, start_build, wait_for_status
 from worker import running_worker
 from workflows.build import BuildWorkflow
@@ -83,3 +87,37 @@ async def test_extending_is_refused_without_a_budget_or_after_the_end(
         )
     assert "no budget to extend" in str(refused.value.cause)
     await handle.result()
+
+
+async def test_the_api_takes_a_budget_shows_the_wait_and_extends_it(
+    env: WorkflowEnvironment, settings: Settings, sessions, worker
+) -> None:
+    with ServerThread(create_app(settings, client=env.client)) as server:
+        async with httpx.AsyncClient(base_url=server.url, timeout=30) as http:
+            started = await http.post(
+                "/api/builds",
+                json={"project": "demo", "goal": "a slug library", "budget_usd": 0.15},
+            )
+            assert started.status_code == 202, started.text
+            build_id = started.json()["id"]
+            for _ in range(300):
+                build = (await http.get(f"/api/builds/{build_id}")).json()
+                if build["status"] == "awaiting_budget":
+                    break
+                await asyncio.sleep(0.1)
+            assert build["status"] == "awaiting_budget", build
+            budget = build["budget"]
+            assert budget["limit_usd"] == 0.15 and budget["needed_usd"] > budget["remaining_usd"]
+            assert (
+                0 <= budget["remaining_usd"] < 0.15 and "architect" in budget["spent_by_role_usd"]
+            )
+
+            refused = await http.post(f"/api/builds/{build_id}/budget", json={"add_usd": -1})
+            assert refused.status_code == 422
+            extended = await http.post(f"/api/builds/{build_id}/budget", json={"add_usd": 5})
+            assert extended.status_code == 200, extended.text
+            assert extended.json()["budget"]["limit_usd"] == 5.15
+            handle = env.client.get_workflow_handle(started.json()["workflow_id"])
+            assert (await handle.result())["status"] == "succeeded"
+            late = await http.post(f"/api/builds/{build_id}/budget", json={"add_usd": 1})
+            assert late.status_code == 409

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from typing import Any
 
 import anthropic
@@ -10,7 +11,8 @@ import httpx
 import pytest
 from anthropic.types import Message, ToolUseBlock
 
-from cofounder.offline_model import script
+from cofounder.offline_model import cache, script
+from cofounder.offline_model.server import MessagesRequest
 from tests.helpers import inject_faults, model_stats
 
 TOOLS = {
@@ -22,6 +24,7 @@ TOOLS = {
         ("reviewer", "submit_review"),
     ]
 }
+EPHEMERAL = {"type": "ephemeral"}
 CACHED_SYSTEM = [
     {"type": "text", "text": "You plan builds. " * 20, "cache_control": {"type": "ephemeral"}}
 ]
@@ -218,3 +221,32 @@ async def test_api_key_and_request_shape_are_checked(offline_model: str) -> None
         "type": "error",
         "error": {"type": "invalid_request_error", "message": bad.json()["error"]["message"]},
     }
+
+
+def test_a_growing_conversation_reads_its_earlier_turns_from_the_cache() -> None:
+    tools = [{"name": "t", "description": "d", "input_schema": {}, "cache_control": EPHEMERAL}]
+    system = [{"type": "text", "text": "you are the coder " * 50, "cache_control": EPHEMERAL}]
+    first_turn = [{"role": "user", "content": [{"type": "text", "text": "goal " * 400}]}]
+
+    def request(messages: list[dict[str, Any]]) -> MessagesRequest:
+        marked = json.loads(json.dumps(messages))
+        marked[-1]["content"][-1]["cache_control"] = EPHEMERAL
+        return MessagesRequest(
+            model="m", max_tokens=10, tools=tools, system=system, messages=marked
+        )
+
+    cached: set[str] = set()
+    one = cache.usage(request(first_turn), cached)
+    assert one["cache_read_input_tokens"] == 0 and one["cache_creation_input_tokens"] > 500
+    second_turn = [
+        *first_turn,
+        {"role": "assistant", "content": [{"type": "text", "text": "reading " * 100}]},
+        {"role": "user", "content": [{"type": "text", "text": "result " * 100}]},
+    ]
+    two = cache.usage(request(second_turn), cached)
+    # Everything the first turn sent is read back; only the new turn is written.
+    written_before = one["cache_creation_input_tokens"] + one["cache_read_input_tokens"]
+    assert two["cache_read_input_tokens"] == written_before
+    assert 0 < two["cache_creation_input_tokens"] < written_before
+    other_model = cache.usage(request(second_turn).model_copy(update={"model": "n"}), cached)
+    assert other_model["cache_read_input_tokens"] == 0

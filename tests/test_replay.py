@@ -20,7 +20,7 @@ from temporalio.worker import Replayer
 with workflow.unsafe.imports_passed_through():
     # This module defines a workflow, so the workflow sandbox re-imports it: the payload models
     # must be the same classes the workflow module and the data converter use.
-    from cofounder.payloads import BuildInput, BuildView, TestReport
+    from cofounder.payloads import Brief, BuildInput, BuildView, TestReport
     from cofounder.replay import replay_history
     from workflows.build import WORKFLOW_NAME, BuildWorkflow
 
@@ -75,9 +75,11 @@ class SkipsDebugging(BuildWorkflow):
     async def run(self, input: BuildInput) -> BuildView:
         return await super().run(input)
 
-    async def _agent_until_green(self, input: BuildInput, plan_ref: str) -> tuple[str, TestReport]:
+    async def _agent_until_green(
+        self, input: BuildInput, plan_ref: str, brief: Brief
+    ) -> tuple[str, TestReport]:
         return await super()._agent_until_green(
-            input.model_copy(update={"max_attempts": 1}), plan_ref
+            input.model_copy(update={"max_attempts": 1}), plan_ref, brief
         )
 
 

@@ -172,27 +172,11 @@ class BuildWorkflow:
             raise ValueError("the plan was already decided")
 
     async def _build(self, input: BuildInput) -> None:
-        await self._set(BuildStatus.PLANNING)
-        request = PlanRequest(
-            build_id=input.build_id, owner=input.owner, project=input.project, goal=input.goal
-        )
-        plan = await self._llm(
-            LlmActivities.plan, request, f"plan: {_short(input.goal)}", "architect"
-        )
-        self._view.plan_title = plan.title
-        self._view.plan_ref = plan.plan_ref
-
-        if input.require_approval:
-            await self._set(BuildStatus.AWAITING_APPROVAL)
-            await workflow.wait_condition(lambda: self._decision is not None)
-            assert self._decision is not None
-            if not self._decision.approved:
-                comment = self._decision.comment or "no comment"
-                await self._finish(BuildStatus.CANCELLED, f"plan rejected: {comment}")
-                return
-
+        plan = await self._plan(input)
+        if plan is None:
+            return
         if workflow.patched(AGENT_LOOP_PATCH):
-            workspace_ref, report = await self._agent_until_green(input, plan.plan_ref)
+            workspace_ref, report, review = await self._work_until_approved(input, plan.plan_ref)
         else:
             code = CodeRequest(
                 build_id=input.build_id,
@@ -204,15 +188,62 @@ class BuildWorkflow:
                 input, plan.plan_ref, await self._code(code)
             )
             workspace_ref = workspace.workspace_ref
+            review = await self._review(input, plan.plan_ref, workspace_ref, report)
+        await self._publish(input, plan, workspace_ref, report, review)
+        await self._finish(BuildStatus.SUCCEEDED, None)
 
+    async def _plan(self, input: BuildInput) -> PlanResult | None:
+        """The architect's plan, approved when the build asks for approval; None: rejected."""
+        await self._set(BuildStatus.PLANNING)
+        request = PlanRequest(
+            build_id=input.build_id, owner=input.owner, project=input.project, goal=input.goal
+        )
+        plan = await self._llm(
+            LlmActivities.plan, request, f"plan: {_short(input.goal)}", "architect"
+        )
+        self._view.plan_title = plan.title
+        self._view.plan_ref = plan.plan_ref
+        if input.require_approval:
+            await self._set(BuildStatus.AWAITING_APPROVAL)
+            await workflow.wait_condition(lambda: self._decision is not None)
+            assert self._decision is not None
+            if not self._decision.approved:
+                comment = self._decision.comment or "no comment"
+                await self._finish(BuildStatus.CANCELLED, f"plan rejected: {comment}")
+                return None
+        return plan
+
+    async def _work_until_approved(
+        self, input: BuildInput, plan_ref: str
+    ) -> tuple[str, TestReport, ReviewResult]:
+        """Code and test until green, then review; findings go back to the coder, at most
+        max_review_rounds times. After the last round the code is published with the
+        reviewer's words in the pull request, approved or not."""
+        self._sandbox = await self._sandbox_step(
+            SandboxActivities.open_sandbox,
+            SandboxRequest(build_id=input.build_id, owner=input.owner, project=input.project),
+            "open the build's sandbox",
+        )
+        brief = Brief(goal=input.goal, plan_ref=plan_ref)
+        for _ in range(input.max_review_rounds + 1):
+            workspace_ref, report = await self._agent_until_green(input, plan_ref, brief)
+            review = await self._review(input, plan_ref, workspace_ref, report)
+            if review.approved:
+                break
+            brief = Brief(goal=input.goal, plan_ref=plan_ref, review_ref=review.review_ref)
+        return workspace_ref, report, review
+
+    async def _review(
+        self, input: BuildInput, plan_ref: str, workspace_ref: str, report: TestReport
+    ) -> ReviewResult:
         await self._set(BuildStatus.REVIEWING)
-        review = await self._llm(
+        return await self._llm(
             LlmActivities.review,
             ReviewRequest(
                 build_id=input.build_id,
                 owner=input.owner,
                 goal=input.goal,
-                plan_ref=plan.plan_ref,
+                plan_ref=plan_ref,
                 workspace_ref=workspace_ref,
                 log_ref=report.log_ref,
             ),
@@ -220,6 +251,14 @@ class BuildWorkflow:
             "reviewer",
         )
 
+    async def _publish(
+        self,
+        input: BuildInput,
+        plan: PlanResult,
+        workspace_ref: str,
+        report: TestReport,
+        review: ReviewResult,
+    ) -> None:
         await self._set(BuildStatus.PUBLISHING)
         self._view.pull_request = await self._step(
             PublishActivities.publish,
@@ -240,20 +279,15 @@ class BuildWorkflow:
             PUBLISH_ATTEMPT,
             self._deadline(input.deadlines.publish, PUBLISH_DEADLINE),
         )
-        await self._finish(BuildStatus.SUCCEEDED, None)
 
-    async def _agent_until_green(self, input: BuildInput, plan_ref: str) -> tuple[str, TestReport]:
-        """In the build's sandbox: the coder works, the tests run; on failure the debugger
-        reads them and the coder fixes, at most max_attempts test runs.
+    async def _agent_until_green(
+        self, input: BuildInput, plan_ref: str, brief: Brief
+    ) -> tuple[str, TestReport]:
+        """In the build's sandbox: the coder works from `brief`, the tests run; on failure the
+        debugger reads them and the coder fixes, at most max_attempts test runs.
 
         Returns the snapshot of the workspace that passed and its test report.
         """
-        self._sandbox = await self._sandbox_step(
-            SandboxActivities.open_sandbox,
-            SandboxRequest(build_id=input.build_id, owner=input.owner, project=input.project),
-            "open the build's sandbox",
-        )
-        brief = Brief(goal=input.goal, plan_ref=plan_ref)
         for attempt in range(1, input.max_attempts + 1):
             await self._agent(input, brief)
             self._view.attempt = attempt

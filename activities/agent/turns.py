@@ -22,7 +22,7 @@ from temporalio import activity
 from activities.agent.tools import CODER_TOOLS, ToolLimits, execute, tool_result_block
 from activities.errors import BadRequest, activity_boundary
 from activities.journal import JournaledCalls
-from activities.llm_tools import DIAGNOSIS_HEADING, render_plan, tail
+from activities.llm_tools import DIAGNOSIS_HEADING, REVIEW_HEADING, render_plan, tail
 from activities.model_api import classify_error, parse_message
 from activities.sandbox import SandboxRuntime
 from activities.sandbox.activities import reconnect
@@ -150,6 +150,10 @@ class AgentActivities:
         if brief.diagnosis_ref:
             diagnosis = await store.get_json(brief.diagnosis_ref)
             text += f"\n\n{DIAGNOSIS_HEADING}\n{diagnosis['summary']}\n\nFix: {diagnosis['fix']}"
+        if brief.review_ref:
+            review = await store.get_json(brief.review_ref)
+            findings = "\n".join(f"- {comment}" for comment in review.get("comments", []))
+            text += f"\n\n{REVIEW_HEADING}\n{review['summary']}\n{findings}"
         if brief.log_ref:
             output = (await store.get_bytes(brief.log_ref)).decode("utf-8", errors="replace")
             text += f"\n\nThe failing test run's output:\n{tail(output)}"

@@ -1,5 +1,5 @@
-"""Builds: start one, follow it, list them, cancel one, read and decide its plan, read its pull
-request."""
+"""Builds: start one, follow it, list them, cancel one, read and decide its plan, read and merge
+its pull request."""
 
 from __future__ import annotations
 
@@ -7,10 +7,11 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request, status
 
-from api import plans, queries, service
+from api import merges, plans, queries, service
 from api.deps import ArtifactsDep, CurrentUser, SessionDep, SettingsDep, TemporalDep
 from api.schemas import (
     ApprovalRequest,
+    BudgetRequest,
     BuildCreate,
     BuildList,
     BuildOut,
@@ -148,3 +149,37 @@ async def get_pull_request(
     """The pull request a build opened, with its full diff; 404 until it has one."""
     pr = await queries.load_pull_request(session, user.id, build_id)
     return PullRequestOut.from_row(pr)
+
+
+@router.post(
+    "/{build_id}/pull-request/merge",
+    responses=_refusals(
+        404,
+        409,
+        503,
+        notes={
+            409: "The build has no pull request, or it conflicts with main (nothing is changed)."
+        },
+    ),
+)
+async def merge_pull_request(
+    build_id: BuildId, session: SessionDep, settings: SettingsDep, user: CurrentUser
+) -> PullRequestOut:
+    """Merge the build's pull request into main on the project's remote, so the project's next
+    build starts from it: a fast-forward when main has not moved since the build started, else
+    a merge commit. Merging a merged pull request answers the same again.
+    """
+    return await merges.merge_pull_request(session, settings, user.id, build_id)
+
+
+@router.post("/{build_id}/budget", responses=_refusals(400, 404, 409, 503, 504))
+async def extend_budget(
+    build_id: BuildId,
+    body: BudgetRequest,
+    session: SessionDep,
+    client: TemporalDep,
+    user: CurrentUser,
+) -> BuildOut:
+    """Raise the build's budget by `add_usd`; a build awaiting budget goes on if it is now
+    enough. 409 once the build has ended."""
+    return await service.extend_budget(session, client, user.id, build_id, body.add_usd)

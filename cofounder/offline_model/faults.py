@@ -40,6 +40,9 @@ class Fault(BaseModel):
     # The agent loop's coder runs one more command this turn, a different one each time, and
     # does not finish: a model that always asks to go on.
     endless: bool = False
+    # The reviewer also wants a test that digits are kept (the agent's first pass has none),
+    # so it sends the code back once with that finding.
+    picky: bool = False
     role: FaultRole | None = None
 
 

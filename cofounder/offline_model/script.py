@@ -3,15 +3,18 @@
 Every answer is a pure function of the request's text, so a retried or replayed call gets the same
 answer. The project is small but real: `python -m pytest -q` runs its tests from the workspace
 root. The first attempt has exactly one bug the tests catch (repeated separators are not
-collapsed); the coder fixes it once the request carries the debugger's diagnosis.
+collapsed); the coder fixes it once the request carries the debugger's diagnosis. A second build
+of the project, once the first is merged, adds a feature to that code: `slugify(max_length=...)`.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-# The coder activity puts the debugger's diagnosis under this heading (activities/llm.py).
+# The coder activity puts the debugger's diagnosis under this heading (activities/llm.py),
+# and the agent loop the reviewer's findings under the other (activities/llm_tools.py).
 DIAGNOSIS_HEADING = "Diagnosis of the failing tests:"
+REVIEW_HEADING = "The reviewer sent the code back; address these findings:"
 
 _BUGGY_PATTERN = 'r"[^a-z0-9]"'
 _FIXED_PATTERN = 'r"[^a-z0-9]+"'
@@ -63,6 +66,15 @@ def test_nothing_left_gives_empty_slug():
     assert slugify("!!!") == ""
 """
 
+# What the reviewer asks for when it is missing, and the coder then adds.
+DIGITS_TEST_NAME = "test_digits_are_kept"
+DIGITS_TEST = f"""
+
+def {DIGITS_TEST_NAME}():
+    assert slugify("Top 10 Tips") == "top-10-tips"
+"""
+LAST_TEST_LINE = '    assert slugify("!!!") == ""\n'
+
 _README = """# slugkit
 
 Turns titles into URL slugs: `slugify("Hello, World!") == "hello-world"`.
@@ -100,12 +112,13 @@ def plan(goal: str) -> dict[str, Any]:
     }
 
 
-def project_files(goal: str, fixed: bool) -> dict[str, str]:
-    """The project's files; the first attempt (`fixed=False`) keeps the one bug."""
+def project_files(goal: str, fixed: bool, digits_test: bool = False) -> dict[str, str]:
+    """The project's files; the first attempt (`fixed=False`) keeps the one bug. Without the
+    digits test, which a picky reviewer asks for."""
     pattern = _FIXED_PATTERN if fixed else _BUGGY_PATTERN
     return {
         "slugkit/__init__.py": _MODULE.replace("PATTERN", pattern),
-        "tests/test_slugify.py": _TESTS,
+        "tests/test_slugify.py": _TESTS + (DIGITS_TEST if digits_test else ""),
         "README.md": _README.format(goal=" ".join(goal.split())[:200]),
         "pyproject.toml": _PYPROJECT,
     }
@@ -131,13 +144,22 @@ def diagnosis(test_log: str) -> dict[str, str]:
     }
 
 
-def review(workspace_text: str) -> dict[str, Any]:
-    """The reviewer's verdict on the workspace shown in the request."""
-    if _FIXED_PATTERN in workspace_text:
+def review(workspace_text: str, picky: bool = False) -> dict[str, Any]:
+    """The reviewer's verdict on the workspace shown in the request; a picky one also wants a
+    test that digits are kept."""
+    if _FIXED_PATTERN in workspace_text and (DIGITS_TEST_NAME in workspace_text or not picky):
         return {
             "approved": True,
             "summary": "slugify is small, dependency-free and covered by focused tests.",
             "comments": ["Consider a max_length option later; not needed for this goal."],
+        }
+    if _FIXED_PATTERN in workspace_text:
+        return {
+            "approved": False,
+            "summary": "The code is right, but nothing shows that digits survive slugify.",
+            "comments": [
+                f"Add a test `{DIGITS_TEST_NAME}`: slugify('Top 10 Tips') == 'top-10-tips'."
+            ],
         }
     return {
         "approved": False,

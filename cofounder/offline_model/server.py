@@ -18,7 +18,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field, ValidationError
 
-from cofounder.offline_model import agent, script
+from cofounder.offline_model import agent, cache, reviewed, script
 from cofounder.offline_model.faults import ERROR_TYPES, Fault, ServerState
 
 ROLE_BY_TOOL = {
@@ -176,7 +176,7 @@ def _content(body: MessagesRequest, role: str, digest: str, fault: Fault) -> lis
     answers = {
         "architect": ("submit_plan", lambda: script.plan(goal)),
         "debugger": ("submit_diagnosis", lambda: script.diagnosis(text)),
-        "reviewer": ("submit_review", lambda: script.review(text)),
+        "reviewer": ("submit_review", lambda: script.review(text, fault.picky)),
     }
     if role not in answers:
         return [{"type": "text", "text": "I am the offline co-founder; give me a tool to use."}]
@@ -218,9 +218,12 @@ def _agent_coder(
             {"type": "text", "text": "One more thing."},
             _tool_use(digest, 0, "run_command", command),
         ]
-    calls = agent.coder_turn(
-        body.messages, goal, text, fault.slow_tests, bool(fault.malformed), fault.stuck
-    )
+    if script.REVIEW_HEADING in text:
+        calls = reviewed.coder_turn(agent.turn_of(body.messages))
+    else:
+        calls = agent.coder_turn(
+            body.messages, goal, text, fault.slow_tests, bool(fault.malformed), fault.stuck
+        )
     words = {"type": "text", "text": agent.summary(agent.turn_of(body.messages))}
     return [words, *(_tool_use(digest, i, name, args) for i, (name, args) in enumerate(calls))]
 
@@ -261,23 +264,5 @@ def _tokens(value: Any) -> int:
 def _usage(
     body: MessagesRequest, content: list[dict[str, Any]], state: ServerState
 ) -> dict[str, int]:
-    """Estimated tokens (4 characters each); a cache_control system prompt is cached once."""
-    total = _tokens([body.system or "", body.messages, body.tools])
-    creation = read = 0
-    blocks = body.system if isinstance(body.system, list) else []
-    if any("cache_control" in block for block in blocks):
-        prompt = _blocks_text(blocks)
-        cached = _tokens(prompt)
-        key = hashlib.sha256(f"{body.model}\n{prompt}".encode()).hexdigest()
-        if key in state.cached_prompts:
-            read = cached
-        else:
-            creation = cached
-            state.cached_prompts.add(key)
-        total = max(1, total - cached)
-    return {
-        "input_tokens": total,
-        "output_tokens": _tokens(content),
-        "cache_creation_input_tokens": creation,
-        "cache_read_input_tokens": read,
-    }
+    """Estimated tokens, with the prompt cache's reads and writes for the prefixes it marks."""
+    return {**cache.usage(body, state.cached_prompts), "output_tokens": _tokens(content)}
