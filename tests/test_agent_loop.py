@@ -27,6 +27,7 @@ from tests.helpers import (
     insert_build,
     model_stats,
     owned,
+    record,
     start_build,
 )
 from tests.processes import demo_git
@@ -130,3 +131,4 @@ async def test_the_reviewer_sends_the_code_back_once_and_the_coder_answers(
     assert len(last_pass) == 4 and last_pass[0].conversation_ref is None
     tests = demo_git(settings, "show", f"{view.pull_request.branch}:tests/test_slugify.py")
     assert "def test_digits_are_kept" in tests
+    await record(handle, "reviewed_build")
