@@ -100,3 +100,43 @@ async def test_killed_worker_mid_test_run_on_e2b_makes_one_sandbox(
     # The retry reconnected to the build's sandbox; the end of the build killed it.
     assert e2b_double.counts.creates == 1 and e2b_double.counts.kills == 1
     assert [s.state for s in e2b_double.sandboxes.values()] == ["killed"]
+
+
+async def test_killed_worker_mid_tool_run_loses_nothing(
+    crash_settings: Settings, processes: Processes, sessions, offline_model: str
+) -> None:
+    # The slow test makes the coder's own pytest run (a run_command tool call) last seconds.
+    inject_faults(offline_model, {"slow_tests": 3, "role": "coder"})
+    processes.temporal()
+    first = processes.worker()
+    client = await connect(crash_settings)
+    handle = await start_build(client, crash_settings, sessions)
+
+    async def tool_running() -> bool:
+        description = await handle.describe()
+        pending = [a.activity_type.name for a in description.raw_description.pending_activities]
+        return "run_tools" in pending and bool(sandboxes_of(first.pid))
+
+    await wait_for_status(handle, BuildStatus.DEBUGGING, timeout=60)  # the fix pass runs pytest
+    while not await tool_running():
+        await asyncio.sleep(0.05)
+    os.killpg(first.pid, signal.SIGKILL)  # inside the coder's command, in the sandbox
+    first.wait()
+    processes.worker()
+
+    view = await asyncio.wait_for(handle.result(), BUILD_DEADLINE)
+    assert view.status == BuildStatus.SUCCEEDED
+    await assert_exactly_once(crash_settings, sessions, view.build_id, offline_model)
+    history = await handle.fetch_history()
+    names = {
+        e.event_id: e.activity_task_scheduled_event_attributes.activity_type.name
+        for e in history.events
+        if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED
+    }
+    retried = [
+        names[started.scheduled_event_id]
+        for e in history.events
+        if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED
+        and (started := e.activity_task_started_event_attributes).attempt >= 2
+    ]
+    assert retried == ["run_tools"]  # the tool run, run again by the new worker
