@@ -14,10 +14,11 @@ from temporalio.testing import WorkflowEnvironment
 
 from activities.agent.turns import AgentActivities
 from activities.llm import make_anthropic_client
+from activities.sandbox import SessionSpec
 from activities.sandbox.local import LocalRuntime
 from cofounder.artifacts import ArtifactStore
 from cofounder.db import LedgerEntry
-from cofounder.payloads import Brief, BuildStatus, TurnRequest
+from cofounder.payloads import Brief, BuildStatus, SandboxRef, ToolsRequest, TurnRequest
 from cofounder.settings import Settings
 from tests.helpers import (
     activity_types,
@@ -132,3 +133,36 @@ async def test_the_reviewer_sends_the_code_back_once_and_the_coder_answers(
     tests = demo_git(settings, "show", f"{view.pull_request.branch}:tests/test_slugify.py")
     assert "def test_digits_are_kept" in tests
     await record(handle, "reviewed_build")
+
+
+async def test_a_retried_tool_run_does_not_do_its_calls_twice(
+    settings: Settings, store: ArtifactStore, sessions
+) -> None:
+    runtime = LocalRuntime(settings)
+    session = await runtime.open(SessionSpec("b-once", "local", "demo"))
+    await session.write_files({"notes.txt": b"one\n"})
+    append = {"path": "notes.txt", "old": "one\n", "new": "one\ntwo\n"}  # applies again if rerun
+    response = {
+        "id": "msg_1",
+        "type": "message",
+        "role": "assistant",
+        "model": "m",
+        "content": [{"type": "tool_use", "id": "toolu_1", "name": "edit_file", "input": append}],
+        "stop_reason": "tool_use",
+        "usage": {"input_tokens": 1, "output_tokens": 1},
+    }
+    owner = owned(store)
+    request = ToolsRequest(
+        build_id="b-once",
+        project="demo",
+        sandbox=SandboxRef(session_id=session.session_id, runtime="local"),
+        response_ref=await owner.put_json(response),
+        conversation_ref=await owner.put_json([{"role": "user", "content": "go"}]),
+    )
+    agent = AgentActivities(make_anthropic_client(settings), settings, store, sessions, runtime)
+    first = await env_for("b-once", "tools-1").run(agent.run_tools, request)
+    again = await env_for("b-once", "tools-1").run(agent.run_tools, request)  # a retry
+    assert again.outcomes == first.outcomes and not first.outcomes[0].is_error
+    assert await session.read_file("notes.txt") == b"one\ntwo\n"  # edited once, not twice
+    await env_for("b-once", "tools-2").run(agent.run_tools, request)  # another turn: it runs
+    assert await session.read_file("notes.txt") == b"one\ntwo\ntwo\n"

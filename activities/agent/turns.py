@@ -9,6 +9,7 @@ a retried turn whose call already completed reuses it, and its ledger row is wri
 from __future__ import annotations
 
 import copy
+import dataclasses
 import hashlib
 import json
 from typing import Any, cast
@@ -19,7 +20,13 @@ from anthropic.types import Message, ToolUseBlock
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 
-from activities.agent.tools import CODER_TOOLS, ToolLimits, execute, tool_result_block
+from activities.agent.tools import (
+    CODER_TOOLS,
+    ToolLimits,
+    ToolOutcome,
+    execute,
+    tool_result_block,
+)
 from activities.errors import BadRequest, activity_boundary
 from activities.journal import JournaledCalls
 from activities.llm_tools import DIAGNOSIS_HEADING, REVIEW_HEADING, render_plan, tail
@@ -27,7 +34,7 @@ from activities.model_api import classify_error, parse_message
 from activities.sandbox import SandboxRuntime
 from activities.sandbox.activities import reconnect
 from activities.sandbox.projects import COMMAND_ENV
-from cofounder.artifacts import ArtifactStore
+from cofounder.artifacts import ArtifactNotFound, ArtifactStore
 from cofounder.payloads import (
     Brief,
     ToolCall,
@@ -124,7 +131,11 @@ class AgentActivities:
         )
         results, outcomes, changed = [], [], False
         for call in (b for b in response.content if isinstance(b, ToolUseBlock)):
-            outcome = await execute(session, store, call.name, call.input, limits)
+            key = _outcome_key(call)
+            outcome = await _recorded(store, key)
+            if outcome is None:
+                outcome = await execute(session, store, call.name, call.input, limits)
+                await store.blobs.write(key, json.dumps(dataclasses.asdict(outcome)).encode())
             results.append(tool_result_block(call.id, outcome))
             outcomes.append(
                 ToolOutcomeSummary(
@@ -178,6 +189,23 @@ class AgentActivities:
         except anthropic.APIError as err:
             raise classify_error(err) from err
         return parse_message(raw.http_response)
+
+
+def _outcome_key(call: ToolUseBlock) -> str:
+    """Where a tool call's outcome is kept for this activity execution: a retry of the tool run
+    (its worker died) reuses what the calls already done answered instead of doing them again
+    (an edit applied twice, a command run twice), so only a call cut off mid-way repeats."""
+    info = activity.info()
+    identity = [info.workflow_id, info.workflow_run_id, info.activity_id, call.id]
+    digest = hashlib.sha256(json.dumps(identity).encode()).hexdigest()
+    return f"tools/{digest[:2]}/{digest}.json"
+
+
+async def _recorded(store: ArtifactStore, key: str) -> ToolOutcome | None:
+    try:
+        return ToolOutcome(**json.loads(await store.blobs.read(key)))
+    except ArtifactNotFound:
+        return None
 
 
 def with_note(messages: list[dict[str, Any]], note: str) -> list[dict[str, Any]]:
