@@ -100,6 +100,7 @@ class LlmActivities:
             title=plan.title,
             summary=shorten(plan.summary),
             files=plan.files,
+            test_command=plan.test_command,
             usage=usage,
         )
 

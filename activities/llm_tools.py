@@ -19,7 +19,9 @@ MAX_LOG_CHARS = 20_000
 
 SYSTEM_PROMPTS = {
     "architect": "You are the architect of a senior technical co-founder team. Turn the founder's "
-    "goal into a small, testable plan: a title, a summary, ordered steps and the files to write. "
+    "goal into a small, testable plan: a title, a summary, ordered steps (each with the files it "
+    "expects to touch), the files, the third-party dependencies, the command that runs the tests "
+    "from the workspace root, and your estimate of the build's model cost in USD. "
     "Answer only by calling submit_plan.",
     "coder": "You are the coder of a senior technical co-founder team. Implement the plan as a "
     "complete Python project whose tests run with `python -m pytest -q` from the workspace root. "
@@ -59,6 +61,21 @@ class FileWrite(BaseModel):
         return _check_path(path)
 
 
+class PlanStep(BaseModel):
+    """One step of a plan: what to do, and the files it expects to touch."""
+
+    model_config = ConfigDict(strict=True, extra="forbid")
+
+    title: str = Field(min_length=1, max_length=200)
+    description: str = Field(default="", max_length=2_000)
+    files: list[str] = Field(default_factory=list, max_length=100)
+
+    @field_validator("files")
+    @classmethod
+    def _relative(cls, files: list[str]) -> list[str]:
+        return [_check_path(path) for path in files]
+
+
 class PlanOutput(BaseModel):
     """submit_plan's input: the architect's plan."""
 
@@ -66,8 +83,13 @@ class PlanOutput(BaseModel):
 
     title: str = Field(min_length=1, max_length=200)
     summary: str = Field(min_length=1, max_length=10_000)
-    steps: list[str] = Field(min_length=1, max_length=50)
+    steps: list[PlanStep] = Field(min_length=1, max_length=50)
     files: list[str] = Field(min_length=1, max_length=200)
+    # Third-party packages the project needs (installed by the sandbox's install step).
+    dependencies: list[str] = Field(default_factory=list, max_length=100)
+    # How the tests run from the workspace root; None: the project's own (pytest, npm test).
+    test_command: str | None = Field(default=None, min_length=1, max_length=500)
+    estimated_cost_usd: float | None = Field(default=None, ge=0, le=10_000)
 
     @field_validator("files")
     @classmethod

@@ -117,7 +117,7 @@ class PublishActivities:
 
 def pull_request_body(request: PublishRequest, plan: dict[str, Any], review: dict[str, Any]) -> str:
     """The pull request's markdown: goal, plan, test results, review and cost."""
-    steps = "\n".join(f"{n}. {step}" for n, step in enumerate(plan.get("steps") or [], 1))
+    steps = "\n".join(f"{n}. {_step(step)}" for n, step in enumerate(plan.get("steps") or [], 1))
     attempts = f"{request.attempts} attempt{'s' if request.attempts != 1 else ''}"
     sections = [
         f"## Goal\n\n{request.goal}",
@@ -162,3 +162,8 @@ def _ref(row: PullRequest) -> PullRequestRef:
     return PullRequestRef(
         id=row.id, branch=row.branch, base=row.base, head_sha=row.head_sha, title=row.title
     )
+
+
+def _step(step: Any) -> str:
+    """A plan step's title: steps are objects since plans name their files, text before."""
+    return str(step.get("title", "")) if isinstance(step, dict) else str(step)

@@ -288,10 +288,12 @@ class PullRequestOut(BaseModel):
 
 
 class PlanStep(BaseModel):
-    """One step of a plan. A step given as plain text is its title."""
+    """One step of a plan, with the files it expects to touch. A step given as plain text (plans
+    from before steps named their files) is its title."""
 
     title: str = Field(examples=["Create the slugkit package with slugify()"])
     description: str | None = Field(default=None, examples=["slugify(text, separator='-')"])
+    files: list[str] = Field(default_factory=list, examples=[["slugkit/__init__.py"]])
 
     @model_validator(mode="before")
     @classmethod
@@ -300,6 +302,8 @@ class PlanStep(BaseModel):
             return {"title": value}
         if isinstance(value, dict) and not value.get("title") and value.get("description"):
             return {**value, "title": value["description"], "description": None}
+        if isinstance(value, dict) and value.get("description") == "":
+            return {**value, "description": None}
         return value
 
 

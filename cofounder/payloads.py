@@ -117,6 +117,7 @@ class PlanResult(BaseModel):
     title: str
     summary: str
     files: list[str] = Field(default_factory=list)
+    test_command: str | None = None  # the plan's; None: the project's own
     usage: Usage = Field(default_factory=Usage)
 
 

@@ -103,10 +103,15 @@ async def test_the_plan_reads_at_the_gate_and_after_the_build_ended(
         assert plan["build_id"] == build_id
         assert plan["title"] == f"slugkit: {GOAL}"
         assert "slugify(text, separator='-')" in plan["summary"]
-        assert plan["steps"] == [{"title": step, "description": None} for step in STEPS]
+        assert [step["title"] for step in plan["steps"]] == STEPS
+        assert plan["steps"][1] == {
+            "title": STEPS[1],
+            "description": None,
+            "files": ["tests/test_slugify.py"],
+        }
         assert "slugkit/__init__.py" in plan["files"] and "tests/test_slugify.py" in plan["files"]
-        # Today's architect names neither; the fields are there for when it does.
-        assert (plan["test_command"], plan["estimated_cost_usd"]) == (None, None)
+        test_command = "python3 -m pytest -q -p no:cacheprovider"
+        assert (plan["test_command"], plan["estimated_cost_usd"]) == (test_command, 0.05)
 
         # Another owner asking for this very build learns nothing, not even that it exists.
         async with as_another_owner(settings, env) as other:
@@ -119,8 +124,8 @@ async def test_the_plan_reads_at_the_gate_and_after_the_build_ended(
         assert lines[0] == f"plan: slugkit: {GOAL}"
         assert [line.strip() for line in lines if line.startswith("  1. ")] == [f"1. {STEPS[0]}"]
         assert f"  3. {STEPS[2]}" in lines and "  slugkit/__init__.py" in lines
-        assert "test command: the project's own (pytest, or npm test)" in lines
-        assert "estimated cost: not estimated" in lines
+        assert f"test command: {test_command}" in lines
+        assert "estimated cost: $0.0500" in lines
         assert lines[-2] == f"approve: cofounder approve {build_id}"
 
         rejected = await http.post(f"/api/builds/{build_id}/approve", json={"approved": False})
@@ -226,7 +231,7 @@ async def test_following_a_build_shows_its_plan_at_the_gate(
 
 
 def test_a_plan_of_a_later_architect_reads_and_prints() -> None:
-    """Steps as objects, a test command and an estimate: what the plan is about to grow."""
+    """Steps as objects or text, a test command and an estimate, and a field unknown here."""
     plan = PlanOut.model_validate(
         {
             "build_id": "b1",
@@ -245,9 +250,9 @@ def test_a_plan_of_a_later_architect_reads_and_prints() -> None:
     )
     body = plan.model_dump()
     assert body["steps"] == [
-        {"title": "Route", "description": "GET /healthz answers 200"},
-        {"title": "Test it", "description": None},
-        {"title": "Document it", "description": None},
+        {"title": "Route", "description": "GET /healthz answers 200", "files": []},
+        {"title": "Test it", "description": None, "files": []},
+        {"title": "Document it", "description": None, "files": []},
     ]
     assert "risks" not in body
     assert plan_lines(body) == [

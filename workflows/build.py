@@ -118,6 +118,7 @@ class BuildWorkflow:
         self._decision: ApprovalDecision | None = None
         # The build's sandbox session, from the first test run until the build ends.
         self._sandbox: SandboxRef | None = None
+        self._test_command: str | None = None  # the plan's
         # The run that recorded the latest progress event; starts as the run this one continues.
         self._recorded_by: str | None = workflow.info().continued_run_id
         self._view.run_id = workflow.info().run_id
@@ -203,6 +204,7 @@ class BuildWorkflow:
         )
         self._view.plan_title = plan.title
         self._view.plan_ref = plan.plan_ref
+        self._test_command = plan.test_command
         if input.require_approval:
             await self._set(BuildStatus.AWAITING_APPROVAL)
             await workflow.wait_condition(lambda: self._decision is not None)
@@ -371,6 +373,7 @@ class BuildWorkflow:
                 project=input.project,
                 workspace_ref=workspace_ref,
                 sandbox=self._sandbox,
+                test_command=self._test_command,
             ),
             f"test run {attempt} of {input.max_attempts}",
             SANDBOX_ATTEMPT,

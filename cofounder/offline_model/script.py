@@ -104,11 +104,17 @@ def plan(goal: str) -> dict[str, Any]:
         "summary": f"To deliver '{short}', build a tiny dependency-free package `slugkit` with "
         "`slugify(text, separator='-')`, covered by pytest tests runnable from the root.",
         "steps": [
-            "Create the slugkit package with slugify()",
-            "Write pytest tests for separators, accents, trimming and empty results",
-            "Document usage in README.md",
+            {"title": "Create the slugkit package with slugify()", "files": [FILES[0], FILES[3]]},
+            {
+                "title": "Write pytest tests for separators, accents, trimming and empty results",
+                "files": [FILES[1]],
+            },
+            {"title": "Document usage in README.md", "files": [FILES[2]]},
         ],
         "files": list(FILES),
+        "dependencies": [],
+        "test_command": "python3 -m pytest -q -p no:cacheprovider",
+        "estimated_cost_usd": 0.05,
     }
 
 
