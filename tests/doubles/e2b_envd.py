@@ -178,7 +178,12 @@ class FilesystemService(filesystem_connect.Filesystem):
         sandbox, host = self._resolve(ctx, request.path, must_exist=False)
         if os.path.lexists(host):
             raise ConnectError(Code.ALREADY_EXISTS, f"path '{request.path}' already exists")
-        await asyncio.to_thread(host.mkdir, parents=True)
+        try:
+            await asyncio.to_thread(host.mkdir, parents=True)
+        except FileExistsError:  # made meanwhile by a concurrent request, as envd would say
+            raise ConnectError(
+                Code.ALREADY_EXISTS, f"path '{request.path}' already exists"
+            ) from None
         return fs.MakeDirResponse(entry=await _entry(sandbox, host))
 
     async def move(self, request: fs.MoveRequest, ctx: RequestContext) -> fs.MoveResponse:
