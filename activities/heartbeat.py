@@ -1,6 +1,6 @@
 """Heartbeats for every activity, so a lost worker is noticed in seconds, not at a timeout.
 
-Every step's heartbeat timeout is short (workflows/build.py); the interceptor below beats for
+Every step's heartbeat timeout is short (workflows/steps.py); the interceptor below beats for
 each activity while it runs, so no activity can forget to, and a cancellation reaches it.
 """
 

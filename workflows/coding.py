@@ -1,0 +1,247 @@
+"""The build's coding: the coder's loop in the sandbox, test runs, the debugger and the
+reviewer's rounds; and the older single-activity coder that recorded histories still replay.
+"""
+
+from __future__ import annotations
+
+from temporalio import workflow
+from temporalio.workflow import ActivityCancellationType
+
+from workflows.guard import LoopGuard
+from workflows.steps import (
+    SANDBOX_ATTEMPT,
+    SANDBOX_DEADLINE,
+    BuildFailed,
+    Steps,
+    short,
+    tail,
+)
+
+with workflow.unsafe.imports_passed_through():
+    from activities.agent.turns import AgentActivities
+    from activities.llm import LlmActivities
+    from activities.sandbox.activities import SandboxActivities
+    from cofounder.payloads import (
+        Brief,
+        BuildInput,
+        BuildStatus,
+        CodeRequest,
+        CodeResult,
+        DebugRequest,
+        ReviewRequest,
+        ReviewResult,
+        SandboxRequest,
+        TestReport,
+        TestRequest,
+        ToolsRequest,
+        TurnRequest,
+    )
+
+# Builds from before sandbox sessions ran each test run in a sandbox of its own.
+SESSIONS_PATCH = "sandbox-sessions"
+# Builds from before the agent loop wrote their code in one activity, into the artifact store.
+AGENT_LOOP_PATCH = "agent-loop"
+
+
+class Coding(Steps):
+    """From a plan to code whose tests pass and that the reviewer has seen."""
+
+    _test_command: str | None  # the plan's
+
+    async def _work_until_approved(
+        self, input: BuildInput, plan_ref: str
+    ) -> tuple[str, TestReport, ReviewResult]:
+        """Code and test until green, then review; findings go back to the coder, at most
+        max_review_rounds times. After the last round the code is published with the
+        reviewer's words in the pull request, approved or not."""
+        self._sandbox = await self._sandbox_step(
+            SandboxActivities.open_sandbox,
+            SandboxRequest(build_id=input.build_id, owner=input.owner, project=input.project),
+            "open the build's sandbox",
+        )
+        brief = Brief(goal=input.goal, plan_ref=plan_ref)
+        for _ in range(input.max_review_rounds + 1):
+            workspace_ref, report = await self._agent_until_green(input, plan_ref, brief)
+            review = await self._review(input, plan_ref, workspace_ref, report)
+            if review.approved:
+                break
+            brief = Brief(goal=input.goal, plan_ref=plan_ref, review_ref=review.review_ref)
+        return workspace_ref, report, review
+
+    async def _review(
+        self, input: BuildInput, plan_ref: str, workspace_ref: str, report: TestReport
+    ) -> ReviewResult:
+        await self._set(BuildStatus.REVIEWING)
+        return await self._llm(
+            LlmActivities.review,
+            ReviewRequest(
+                build_id=input.build_id,
+                owner=input.owner,
+                goal=input.goal,
+                plan_ref=plan_ref,
+                workspace_ref=workspace_ref,
+                log_ref=report.log_ref,
+            ),
+            "review the code that passed",
+            "reviewer",
+        )
+
+    async def _agent_until_green(
+        self, input: BuildInput, plan_ref: str, brief: Brief
+    ) -> tuple[str, TestReport]:
+        """In the build's sandbox: the coder works from `brief`, the tests run; on failure the
+        debugger reads them and the coder fixes, at most max_attempts test runs.
+
+        Returns the snapshot of the workspace that passed and its test report.
+        """
+        for attempt in range(1, input.max_attempts + 1):
+            await self._agent(input, brief)
+            self._view.attempt = attempt
+            await self._set(BuildStatus.TESTING)
+            report = await self._test(input, None, attempt)
+            assert report.sandbox is not None and report.sandbox.snapshot_ref is not None
+            workspace_ref = report.sandbox.snapshot_ref
+            if report.passed:
+                return workspace_ref, report
+            self._view.last_error = f"tests failed on attempt {attempt}: {tail(report.summary)}"
+            if attempt == input.max_attempts:
+                break
+            await self._set(BuildStatus.DEBUGGING)
+            diagnosis = await self._llm(
+                LlmActivities.debug,
+                DebugRequest(
+                    build_id=input.build_id,
+                    owner=input.owner,
+                    goal=input.goal,
+                    plan_ref=plan_ref,
+                    workspace_ref=workspace_ref,
+                    log_ref=report.log_ref,
+                ),
+                f"diagnose test run {attempt}",
+                "debugger",
+            )
+            brief = Brief(
+                goal=input.goal,
+                plan_ref=plan_ref,
+                diagnosis_ref=diagnosis.diagnosis_ref,
+                log_ref=report.log_ref,
+            )
+        raise BuildFailed(f"tests still failing after {input.max_attempts} attempts")
+
+    async def _agent(self, input: BuildInput, brief: Brief) -> None:
+        """The coder's loop: a model turn, its tool calls run in the sandbox, until it answers
+        without a tool call; bounded by max_turns and by the loop guard."""
+        await self._set(BuildStatus.CODING)
+        conversation: str | None = None
+        note: str | None = None
+        guard = LoopGuard()
+        for turn in range(1, input.max_turns + 1):
+            request = TurnRequest(
+                build_id=input.build_id,
+                owner=input.owner,
+                brief=brief,
+                conversation_ref=conversation,
+                note=note,
+            )
+            answer = await self._llm(
+                AgentActivities.model_turn, request, f"coder turn {turn}", "coder"
+            )
+            if not answer.tool_calls:
+                return
+            assert self._sandbox is not None
+            names = ", ".join(call.name for call in answer.tool_calls)
+            tools = await self._sandbox_step(
+                AgentActivities.run_tools,
+                ToolsRequest(
+                    build_id=input.build_id,
+                    owner=input.owner,
+                    project=input.project,
+                    sandbox=self._sandbox,
+                    response_ref=answer.response_ref,
+                    conversation_ref=answer.conversation_ref,
+                ),
+                short(f"turn {turn}: {names}"),
+            )
+            self._sandbox, conversation = tools.sandbox, tools.conversation_ref
+            note = guard.observe([outcome.signature for outcome in tools.outcomes])
+            if guard.stuck:
+                raise BuildFailed(guard.reason())
+        raise BuildFailed(f"the coder did not finish within {input.max_turns} turns")
+
+    async def _test(self, input: BuildInput, workspace_ref: str | None, attempt: int) -> TestReport:
+        report = await self._step(
+            SandboxActivities.run_tests,
+            TestRequest(
+                build_id=input.build_id,
+                owner=input.owner,
+                project=input.project,
+                workspace_ref=workspace_ref,
+                sandbox=self._sandbox,
+                test_command=self._test_command,
+            ),
+            f"test run {attempt} of {input.max_attempts}",
+            SANDBOX_ATTEMPT,
+            self._deadline(input.deadlines.sandbox, SANDBOX_DEADLINE),
+            # A cancelled build waits until its sandbox run has really been killed.
+            ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+        )
+        self._sandbox = report.sandbox or self._sandbox
+        return report
+
+    async def _test_until_green(
+        self, input: BuildInput, plan_ref: str, workspace: CodeResult
+    ) -> tuple[CodeResult, TestReport]:
+        """Run the tests; on failure diagnose, fix and run again, at most max_attempts times.
+
+        Returns the workspace that passed and its test report.
+        """
+        for attempt in range(1, input.max_attempts + 1):
+            self._view.attempt = attempt
+            await self._set(BuildStatus.TESTING)
+            if self._sandbox is None and workflow.patched(SESSIONS_PATCH):
+                self._sandbox = await self._sandbox_step(
+                    SandboxActivities.open_sandbox,
+                    SandboxRequest(
+                        build_id=input.build_id,
+                        owner=input.owner,
+                        project=input.project,
+                        workspace_ref=workspace.workspace_ref,
+                    ),
+                    "open the build's sandbox",
+                )
+            report = await self._test(input, workspace.workspace_ref, attempt)
+            if report.passed:
+                return workspace, report
+            self._view.last_error = f"tests failed on attempt {attempt}: {tail(report.summary)}"
+            if attempt == input.max_attempts:
+                break
+            await self._set(BuildStatus.DEBUGGING)
+            diagnosis = await self._llm(
+                LlmActivities.debug,
+                DebugRequest(
+                    build_id=input.build_id,
+                    owner=input.owner,
+                    goal=input.goal,
+                    plan_ref=plan_ref,
+                    workspace_ref=workspace.workspace_ref,
+                    log_ref=report.log_ref,
+                ),
+                f"diagnose test run {attempt}",
+                "debugger",
+            )
+            workspace = await self._code(
+                CodeRequest(
+                    build_id=input.build_id,
+                    owner=input.owner,
+                    goal=input.goal,
+                    plan_ref=plan_ref,
+                    workspace_ref=workspace.workspace_ref,
+                    diagnosis_ref=diagnosis.diagnosis_ref,
+                )
+            )
+        raise BuildFailed(f"tests still failing after {input.max_attempts} attempts")
+
+    async def _code(self, request: CodeRequest) -> CodeResult:
+        await self._set(BuildStatus.CODING)
+        what = "fix the code" if request.diagnosis_ref else "write the code"
+        return await self._llm(LlmActivities.write_code, request, what, "coder")
