@@ -12,13 +12,14 @@ import hashlib
 import json
 import math
 import re
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field, ValidationError
 
-from cofounder.offline_model import agent, cache, reviewed, script
+from cofounder.offline_model import agent, cache, node, reviewed, script
 from cofounder.offline_model.faults import ERROR_TYPES, Fault, ServerState
 
 ROLE_BY_TOOL = {
@@ -173,16 +174,27 @@ def _content(body: MessagesRequest, role: str, digest: str, fault: Fault) -> lis
     goal = _goal(body)
     if role == "coder":
         return _coder(body, goal, text, digest, fault)
-    answers = {
-        "architect": ("submit_plan", lambda: script.plan(goal)),
-        "debugger": ("submit_diagnosis", lambda: script.diagnosis(text)),
-        "reviewer": ("submit_review", lambda: script.review(text, fault.picky)),
-    }
+    answers = _answers(goal, text, fault)
     if role not in answers:
         return [{"type": "text", "text": "I am the offline co-founder; give me a tool to use."}]
     tool, answer = answers[role]
     tool_input = MALFORMED_INPUT[role] if fault.malformed else answer()
     return [_tool_use(digest, 0, tool, tool_input)]
+
+
+def _answers(goal: str, text: str, fault: Fault) -> dict[str, tuple[str, Callable[[], Any]]]:
+    """Each forced role's tool and answer; a Node.js goal gets the Node.js project's."""
+    if node.wanted(goal):
+        return {
+            "architect": ("submit_plan", lambda: node.plan(goal)),
+            "debugger": ("submit_diagnosis", lambda: node.diagnosis(text)),
+            "reviewer": ("submit_review", lambda: node.review(text)),
+        }
+    return {
+        "architect": ("submit_plan", lambda: script.plan(goal)),
+        "debugger": ("submit_diagnosis", lambda: script.diagnosis(text)),
+        "reviewer": ("submit_review", lambda: script.review(text, fault.picky)),
+    }
 
 
 def _coder(
@@ -218,7 +230,9 @@ def _agent_coder(
             {"type": "text", "text": "One more thing."},
             _tool_use(digest, 0, "run_command", command),
         ]
-    if script.REVIEW_HEADING in text:
+    if node.wanted(goal):
+        calls = node.coder_turn(body.messages, goal, text, fault)
+    elif script.REVIEW_HEADING in text:
         calls = reviewed.coder_turn(agent.turn_of(body.messages))
     else:
         calls = agent.coder_turn(
