@@ -4,7 +4,7 @@
    and a tool run, a command in the local sandbox), against a bare workflow running the same
    2N activities as no-ops, on the same dev server. From each history, the loop's wall time
    minus the time inside its activities, per turn; and their ratio.
-2. History: bytes per turn, and the whole history of a 200-turn build.
+2. History: bytes per turn, and the runs of a 200-turn build (it continues as new).
 3. Prompt cache: of a demo build's input tokens from its third model call on, the share read
    from the cache (the offline model reports cache reads and writes for the prefixes marked).
 
@@ -84,14 +84,18 @@ def loop_overhead(history: WorkflowHistory, kinds: tuple[str, ...] | None) -> tu
 
 async def endless_build(
     client: Client, settings: Settings, sessions: object, model: str, turns: int
-) -> WorkflowHistory:
+) -> list[WorkflowHistory]:
     inject_faults(model, *[{"endless": True, "role": "coder"}] * turns)
     handle = await start_build(client, settings, sessions, max_turns=turns)  # type: ignore[arg-type]
     try:
         await handle.result()
     except WorkflowFailureError:
         pass  # it ends at max_turns, as a model that never finishes must
-    return await handle.fetch_history()
+    runs = [run async for run in client.list_workflows(f"WorkflowId = '{handle.id}'")]
+    return [
+        await client.get_workflow_handle(handle.id, run_id=run.run_id).fetch_history()
+        for run in runs
+    ]
 
 
 async def bare(client: Client, activities: int) -> WorkflowHistory:
@@ -148,16 +152,17 @@ async def run(turns: int, long: int, repeats: int) -> None:
         async with local_temporal() as env, running_worker(env.client, settings):
             agent, plain, sizes = [], [], []
             for _ in range(repeats):  # alternating, so neither side always runs first
-                history = await endless_build(env.client, settings, sessions, model.url, turns)
+                [history] = await endless_build(env.client, settings, sessions, model.url, turns)
                 window, busy = loop_overhead(history, TURN_ACTIVITIES)
                 agent.append(((window - busy) / turns, window / turns))
                 sizes.append(len(history.to_json()))
                 window, busy = loop_overhead(await bare(env.client, 2 * turns), None)
                 plain.append(((window - busy) / turns, window / turns))
             longest = await endless_build(env.client, settings, sessions, model.url, long)
+            long_sizes = [len(history.to_json()) for history in longest]
             share = await cache_share(env.client, settings, sessions)
         await engine.dispose()
-    report(turns, agent, plain, statistics.median(sizes), long, len(longest.to_json()), share)
+    report(turns, agent, plain, statistics.median(sizes), long, long_sizes, share)
 
 
 def report(
@@ -166,7 +171,7 @@ def report(
     plain: list[tuple[float, float]],
     size: float,
     long: int,
-    long_size: int,
+    long_sizes: list[int],
     share: float,
 ) -> None:
     a_over = statistics.median(o for o, _ in agent)
@@ -177,7 +182,11 @@ def report(
     print(f"  agent loop        overhead {a_over * 1000:6.1f} ms   wall {a_wall * 1000:6.1f} ms")
     print(f"  bare 2 no-ops     overhead {p_over * 1000:6.1f} ms   wall {p_wall * 1000:6.1f} ms")
     print(f"  overhead ratio    {a_over / p_over:.2f}x")
-    print(f"history: {size / turns / 1024:.1f} KB per turn; {long} turns: {long_size / 1e6:.2f} MB")
+    print(f"history: {size / turns / 1024:.1f} KB per turn")
+    print(
+        f"  {long} turns: {len(long_sizes)} runs (continued as new), largest "
+        f"{max(long_sizes) / 1e6:.2f} MB, all together {sum(long_sizes) / 1e6:.2f} MB"
+    )
     print(f"prompt cache: {share:.0%} of input tokens read from the cache from the third call on")
 
 

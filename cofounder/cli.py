@@ -276,16 +276,18 @@ def replay(
     if (workflow_id is None) == (file is None):
         say("error: give a WORKFLOW_ID or --file, not both")
         raise typer.Exit(EXIT_BAD_INPUT)
+    runs = 1
     try:
         if file is not None:
             replay_file(file)
         else:
             assert workflow_id is not None
-            asyncio.run(replay_workflow(Settings(), workflow_id))
+            runs = asyncio.run(replay_workflow(Settings(), workflow_id))
     except ReplayFailed as err:
         say(f"replay failed: {err}")
         raise typer.Exit(EXIT_FAILED) from None
-    say(f"replayed {workflow_id or file}: deterministic")
+    chain = f" ({runs} runs)" if runs > 1 else ""
+    say(f"replayed {workflow_id or file}{chain}: deterministic")
 
 
 def main() -> None:

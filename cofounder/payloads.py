@@ -100,6 +100,12 @@ class BuildInput(BaseModel):
     max_review_rounds: int = 1
     deadlines: Deadlines = Field(default_factory=Deadlines)
     budget: Budget | None = None  # None: no limit (builds from before budgets)
+    # A run continues as new past either, between two of the coder's turns, so no history
+    # grows without bound (sizes as Temporal counts them: events, and bytes).
+    continue_after_events: int = 1_500
+    continue_after_bytes: int = 500_000
+    # Set on a continued run: where the build picks up.
+    resume: Resume | None = None
     owner: str = LOCAL_OWNER
 
 
@@ -363,3 +369,29 @@ class BuildView(BaseModel):
     pull_request: PullRequestRef | None = None
     phases: int = 0
     run_id: str = ""
+
+
+class GuardState(BaseModel):
+    """The loop guard's memory: the last turn's call signatures and how often they repeated."""
+
+    last: list[str] | None = None
+    repeats: int = 0
+
+
+class Resume(BaseModel):
+    """Where a build that continued as new picks up: in a coding pass, between two turns."""
+
+    view: BuildView
+    plan: PlanResult
+    sandbox: SandboxRef
+    test_command: str | None = None
+    round: int = 0  # the review round
+    attempt: int = 1  # the test run this coding pass leads to
+    brief: Brief
+    conversation_ref: str
+    turn: int  # the next turn's number
+    note: str | None = None
+    guard: GuardState = Field(default_factory=GuardState)
+
+
+BuildInput.model_rebuild()

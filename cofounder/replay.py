@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from temporalio.client import WorkflowHistory
+from temporalio.client import Client, WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
@@ -34,7 +34,17 @@ def replay_file(path: Path) -> None:
     asyncio.run(replay_history(history))
 
 
-async def replay_workflow(settings: Settings, workflow_id: str) -> None:
-    client = await connect(settings)
-    history = await client.get_workflow_handle(workflow_id).fetch_history()
-    await replay_history(history)
+async def replay_workflow(settings: Settings, workflow_id: str) -> int:
+    """Replay every run of a workflow (a build that continued as new is a chain of runs);
+    the number of runs replayed."""
+    return await replay_runs(await connect(settings), workflow_id)
+
+
+async def replay_runs(client: Client, workflow_id: str) -> int:
+    runs = [run async for run in client.list_workflows(f"WorkflowId = '{workflow_id}'")]
+    if not runs:
+        raise ReplayFailed(f"no workflow {workflow_id!r} on this server")
+    for run in runs:
+        handle = client.get_workflow_handle(workflow_id, run_id=run.run_id)
+        await replay_history(await handle.fetch_history())
+    return len(runs)

@@ -19,6 +19,7 @@ from activities.sandbox.local import LocalRuntime
 from cofounder.artifacts import ArtifactStore
 from cofounder.db import LedgerEntry
 from cofounder.payloads import Brief, BuildStatus, SandboxRef, ToolsRequest, TurnRequest
+from cofounder.replay import replay_runs
 from cofounder.settings import Settings
 from tests.helpers import (
     activity_types,
@@ -29,9 +30,11 @@ from tests.helpers import (
     model_stats,
     owned,
     record,
+    side_effects,
     start_build,
 )
 from tests.processes import demo_git
+from tests.test_workflow import progress
 from worker import running_worker
 from workflows.guard import REPEATS_NOTED, LoopGuard
 
@@ -166,3 +169,28 @@ async def test_a_retried_tool_run_does_not_do_its_calls_twice(
     assert await session.read_file("notes.txt") == b"one\ntwo\n"  # edited once, not twice
     await env_for("b-once", "tools-2").run(agent.run_tools, request)  # another turn: it runs
     assert await session.read_file("notes.txt") == b"one\ntwo\ntwo\n"
+
+
+async def test_a_long_build_continues_as_new_and_loses_nothing(
+    env: WorkflowEnvironment, settings: Settings, sessions, worker, offline_model: str
+) -> None:
+    # A tiny threshold: the build goes on in a new run between nearly every two coder turns.
+    handle = await start_build(env.client, settings, sessions, continue_after_events=40)
+    view = await handle.result()  # followed across every run
+    assert view.status == BuildStatus.SUCCEEDED and view.attempt == 2
+    runs = [run async for run in env.client.list_workflows(f"WorkflowId = '{handle.id}'")]
+    assert len(runs) >= 3
+    # Nothing was lost or done twice: the story, the cost and the side effects of one build.
+    assert [status for status, _ in await progress(sessions, view.build_id)] == [
+        "planning", "coding", "testing", "debugging", "coding", "testing",
+        "reviewing", "publishing", "succeeded",
+    ]  # fmt: skip
+    effects = await side_effects(sessions, view.build_id)
+    assert effects == {"pull_requests": 1, "ledger_rows": model_stats(offline_model)["served"]}
+    assert view.cost.calls == effects["ledger_rows"]
+    assert await LocalRuntime(settings).list_sessions() == []  # one sandbox, closed at the end
+    # Every run replays, the chain as a whole too.
+    assert await replay_runs(env.client, handle.id) == len(runs)
+    for run in runs:
+        history = await env.client.get_workflow_handle(handle.id, run_id=run.run_id).fetch_history()
+        assert len(history.events) < 200  # a single-run demo build takes about 200

@@ -276,8 +276,6 @@ async def test_unknown_tool(session: SandboxSession, owned: ArtifactStore) -> No
 async def test_a_lost_sandbox_is_raised_not_told_to_the_model(
     runtime: SandboxRuntime, session: SandboxSession, owned: ArtifactStore
 ) -> None:
-    if runtime.name == "local":
-        pytest.skip("a local session notices its lost folder only when reconnected")
     await destroy(runtime, session.session_id)
     with pytest.raises(SandboxGone):
         await call(session, owned, "read_file", path="app.py")

@@ -56,14 +56,19 @@ class BuildWorkflow(Coding):
         self._view = BuildView(
             build_id=input.build_id, status=BuildStatus.QUEUED, max_attempts=input.max_attempts
         )
+        self._view.budget_micro_usd = input.budget.limit_micro_usd if input.budget else None
         self._decision: ApprovalDecision | None = None
         # The build's sandbox session, from the first test run until the build ends.
         self._sandbox: SandboxRef | None = None
         self._test_command: str | None = None  # the plan's
+        self._resuming = input.resume  # consumed by the coder's loop it continues
+        if input.resume is not None:  # a continued run: the build's state goes on as it was
+            self._view = input.resume.view.model_copy(deep=True)
+            self._sandbox = input.resume.sandbox
+            self._test_command = input.resume.test_command
         # The run that recorded the latest progress event; starts as the run this one continues.
         self._recorded_by: str | None = workflow.info().continued_run_id
         self._view.run_id = workflow.info().run_id
-        self._view.budget_micro_usd = input.budget.limit_micro_usd if input.budget else None
 
     @workflow.run
     async def run(self, input: BuildInput) -> BuildView:
@@ -114,9 +119,10 @@ class BuildWorkflow(Coding):
             raise ValueError("the plan was already decided")
 
     async def _build(self, input: BuildInput) -> None:
-        plan = await self._plan(input)
+        plan = input.resume.plan if input.resume else await self._plan(input)
         if plan is None:
             return
+        self._plan_result = plan
         if workflow.patched(AGENT_LOOP_PATCH):
             workspace_ref, report, review = await self._work_until_approved(input, plan.plan_ref)
         else:

@@ -4,6 +4,8 @@ reviewer's rounds; and the older single-activity coder that recorded histories s
 
 from __future__ import annotations
 
+from typing import NoReturn
+
 from temporalio import workflow
 from temporalio.workflow import ActivityCancellationType
 
@@ -28,6 +30,9 @@ with workflow.unsafe.imports_passed_through():
         CodeRequest,
         CodeResult,
         DebugRequest,
+        GuardState,
+        PlanResult,
+        Resume,
         ReviewRequest,
         ReviewResult,
         SandboxRequest,
@@ -47,6 +52,11 @@ class Coding(Steps):
     """From a plan to code whose tests pass and that the reviewer has seen."""
 
     _test_command: str | None  # the plan's
+    _plan_result: PlanResult
+    _resuming: Resume | None  # set on a continued run until its coder's loop picks up
+    # Where the coding is: the review round and the test run the current pass leads to.
+    _round: int = 0
+    _attempt: int = 1
 
     async def _work_until_approved(
         self, input: BuildInput, plan_ref: str
@@ -54,13 +64,15 @@ class Coding(Steps):
         """Code and test until green, then review; findings go back to the coder, at most
         max_review_rounds times. After the last round the code is published with the
         reviewer's words in the pull request, approved or not."""
-        self._sandbox = await self._sandbox_step(
-            SandboxActivities.open_sandbox,
-            SandboxRequest(build_id=input.build_id, owner=input.owner, project=input.project),
-            "open the build's sandbox",
-        )
-        brief = Brief(goal=input.goal, plan_ref=plan_ref)
-        for _ in range(input.max_review_rounds + 1):
+        resume = self._resuming
+        if resume is None:
+            self._sandbox = await self._sandbox_step(
+                SandboxActivities.open_sandbox,
+                SandboxRequest(build_id=input.build_id, owner=input.owner, project=input.project),
+                "open the build's sandbox",
+            )
+        brief = resume.brief if resume else Brief(goal=input.goal, plan_ref=plan_ref)
+        for self._round in range(resume.round if resume else 0, input.max_review_rounds + 1):
             workspace_ref, report = await self._agent_until_green(input, plan_ref, brief)
             review = await self._review(input, plan_ref, workspace_ref, report)
             if review.approved:
@@ -94,7 +106,9 @@ class Coding(Steps):
 
         Returns the snapshot of the workspace that passed and its test report.
         """
-        for attempt in range(1, input.max_attempts + 1):
+        first = self._resuming.attempt if self._resuming else 1
+        for attempt in range(first, input.max_attempts + 1):
+            self._attempt = attempt
             await self._agent(input, brief)
             self._view.attempt = attempt
             await self._set(BuildStatus.TESTING)
@@ -131,11 +145,13 @@ class Coding(Steps):
     async def _agent(self, input: BuildInput, brief: Brief) -> None:
         """The coder's loop: a model turn, its tool calls run in the sandbox, until it answers
         without a tool call; bounded by max_turns and by the loop guard."""
-        await self._set(BuildStatus.CODING)
-        conversation: str | None = None
-        note: str | None = None
-        guard = LoopGuard()
-        for turn in range(1, input.max_turns + 1):
+        resume, self._resuming = self._resuming, None
+        if resume is None:
+            await self._set(BuildStatus.CODING)
+        conversation = resume.conversation_ref if resume else None
+        note = resume.note if resume else None
+        guard = LoopGuard(resume.guard.last, resume.guard.repeats) if resume else LoopGuard()
+        for turn in range(resume.turn if resume else 1, input.max_turns + 1):
             request = TurnRequest(
                 build_id=input.build_id,
                 owner=input.owner,
@@ -166,6 +182,9 @@ class Coding(Steps):
             note = guard.observe([outcome.signature for outcome in tools.outcomes])
             if guard.stuck:
                 raise BuildFailed(guard.reason())
+            if self._history_is_long():
+                assert conversation is not None
+                await self._continue_as_new(brief, conversation, turn + 1, note, guard)
         raise BuildFailed(f"the coder did not finish within {input.max_turns} turns")
 
     async def _test(self, input: BuildInput, workspace_ref: str | None, attempt: int) -> TestReport:
@@ -245,3 +264,31 @@ class Coding(Steps):
         await self._set(BuildStatus.CODING)
         what = "fix the code" if request.diagnosis_ref else "write the code"
         return await self._llm(LlmActivities.write_code, request, what, "coder")
+
+    def _history_is_long(self) -> bool:
+        info = workflow.info()
+        return (
+            info.get_current_history_length() > self._input.continue_after_events
+            or info.get_current_history_size() > self._input.continue_after_bytes
+        )
+
+    async def _continue_as_new(
+        self, brief: Brief, conversation: str, turn: int, note: str | None, guard: LoopGuard
+    ) -> NoReturn:
+        """Go on in a new run with a fresh history, carrying references only."""
+        assert self._sandbox is not None
+        resume = Resume(
+            view=self._view,
+            plan=self._plan_result,
+            sandbox=self._sandbox,
+            test_command=self._test_command,
+            round=self._round,
+            attempt=self._attempt,
+            brief=brief,
+            conversation_ref=conversation,
+            turn=turn,
+            note=note,
+            guard=GuardState(last=guard.last, repeats=guard.repeats),
+        )
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        workflow.continue_as_new(self._input.model_copy(update={"resume": resume}))

@@ -14,9 +14,14 @@ NOTE = (
 
 
 class LoopGuard:
-    def __init__(self) -> None:
-        self._last: tuple[str, ...] | None = None
-        self.repeats = 0
+    def __init__(self, last: Sequence[str] | None = None, repeats: int = 0) -> None:
+        self._last: tuple[str, ...] | None = None if last is None else tuple(last)
+        self.repeats = repeats
+
+    @property
+    def last(self) -> list[str] | None:
+        """The last turn's signatures, to carry into a continued run."""
+        return None if self._last is None else list(self._last)
 
     def observe(self, signatures: Sequence[str]) -> str | None:
         """Record one turn's tool calls (by signature); the note to give the model, if any."""

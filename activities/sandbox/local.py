@@ -13,8 +13,9 @@ import hashlib
 import json
 import shutil
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 from activities.errors import SandboxUnavailable
 from activities.sandbox import (
@@ -128,22 +129,32 @@ class LocalSession:
         return self.layout.workspace
 
     async def write_files(self, files: dict[str, bytes]) -> None:
-        await asyncio.to_thread(workspace.write_files, self.folder, files)
+        await self._in_folder(workspace.write_files, files)
 
     async def read_file(self, path: str) -> bytes:
-        return await asyncio.to_thread(workspace.read_file, self.folder, path)
+        data: bytes = await self._in_folder(workspace.read_file, path)
+        return data
 
     async def list_files(self) -> dict[str, int]:
-        return await asyncio.to_thread(workspace.list_files, self.folder)
+        listed: dict[str, int] = await self._in_folder(workspace.list_files)
+        return listed
 
     async def delete_files(self, paths: Sequence[str]) -> None:
-        await asyncio.to_thread(workspace.delete_files, self.folder, list(paths))
+        await self._in_folder(workspace.delete_files, list(paths))
 
     async def snapshot(self) -> dict[str, bytes]:
-        return await asyncio.to_thread(workspace.snapshot, self.folder)
+        files: dict[str, bytes] = await self._in_folder(workspace.snapshot)
+        return files
 
     async def restore(self, files: dict[str, bytes]) -> None:
-        await asyncio.to_thread(workspace.restore, self.folder, files)
+        await self._in_folder(workspace.restore, files)
+
+    async def _in_folder(self, work: Callable[..., Any], *args: Any) -> Any:
+        """Do `work` on the workspace, off the event loop; a folder that is gone (its worker's
+        disk lost, or the session closed) is a lost sandbox, not an empty one."""
+        if not self.folder.is_dir():
+            raise SandboxGone(f"sandbox {self.session_id} is gone from this worker")
+        return await asyncio.to_thread(work, self.folder, *args)
 
     async def pause(self) -> None:
         """Nothing runs between commands here, so there is nothing to pause."""
