@@ -194,3 +194,5 @@ async def test_a_long_build_continues_as_new_and_loses_nothing(
     for run in runs:
         history = await env.client.get_workflow_handle(handle.id, run_id=run.run_id).fetch_history()
         assert len(history.events) < 200  # a single-run demo build takes about 200
+    # The last run picked up from a Resume: kept, so the suite replays a continued run too.
+    await record(env.client.get_workflow_handle(handle.id), "continued_build")
