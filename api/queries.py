@@ -8,13 +8,13 @@ from datetime import timedelta
 from typing import Any
 
 import structlog
-from sqlalchemy import Select, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
 
 from api.errors import NotFound
-from api.schemas import BuildOut, ProgressOut
-from cofounder.db import Build, BuildEvent, Project, PullRequest
+from api.schemas import BudgetOut, BuildOut, ProgressOut
+from cofounder.db import Build, BuildEvent, LedgerEntry, Project, PullRequest
 from cofounder.payloads import BuildStatus, BuildView
 from workflows.build import BuildWorkflow
 
@@ -40,6 +40,15 @@ async def load_build(session: AsyncSession, owner: str, build_id: str) -> BuildO
     if row is None:
         raise NotFound(f"build {build_id} not found")
     return BuildOut.from_row(row[0], row[1], row[2])
+
+
+async def _spent_by_role(session: AsyncSession, build_id: str) -> dict[str, int]:
+    query = (
+        select(LedgerEntry.role, func.sum(LedgerEntry.cost_micro_usd))
+        .where(LedgerEntry.build_id == build_id)
+        .group_by(LedgerEntry.role)
+    )
+    return {role: int(cost) for role, cost in (await session.execute(query)).all()}
 
 
 async def list_builds(
@@ -74,6 +83,11 @@ async def live_build(session: AsyncSession, client: Client, owner: str, build_id
         view = await _live_view(handle, build_id)
     if view is not None:
         build = build.with_view(view)
+    elif build.budget is not None:  # the row's limit, and the ledger's spend per role
+        by_role = await _spent_by_role(session, build_id)
+        limit = round(build.budget.limit_usd * 1e6)
+        spent = round(build.cost.usd * 1e6)
+        build = build.model_copy(update={"budget": BudgetOut.recorded(limit, spent, by_role)})
     story = run_story(events, build.run_id or "")
     if not story and view is not None:
         # A run that has recorded nothing yet: it goes on from the latest recorded run, whose

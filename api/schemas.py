@@ -174,14 +174,21 @@ class BudgetOut(BaseModel):
 
     @classmethod
     def of(cls, view: BuildView) -> BudgetOut | None:
+        """The live budget, from the workflow's view."""
         if view.budget_micro_usd is None:
             return None
         needed = view.budget_needed_micro_usd
+        by_role = {role: usage.cost_micro_usd for role, usage in view.cost_by_role.items()}
+        budget = cls.recorded(view.budget_micro_usd, view.cost.cost_micro_usd, by_role)
+        return budget.model_copy(update={"needed_usd": None if needed is None else needed / 1e6})
+
+    @classmethod
+    def recorded(cls, limit: int, spent: int, by_role: dict[str, int]) -> BudgetOut:
+        """The budget as the database has it (micro-dollars in)."""
         return cls(
-            limit_usd=view.budget_micro_usd / 1e6,
-            remaining_usd=(view.budget_micro_usd - view.cost.cost_micro_usd) / 1e6,
-            needed_usd=None if needed is None else needed / 1e6,
-            spent_by_role_usd={r: u.cost_micro_usd / 1e6 for r, u in view.cost_by_role.items()},
+            limit_usd=limit / 1e6,
+            remaining_usd=(limit - spent) / 1e6,
+            spent_by_role_usd={role: cost / 1e6 for role, cost in by_role.items()},
         )
 
 
@@ -205,7 +212,9 @@ class BuildOut(BaseModel):
     updated_at: UtcDatetime
     finished_at: UtcDatetime | None
     budget: BudgetOut | None = Field(
-        default=None, description="The live budget (while the build's workflow answers)."
+        default=None,
+        description="The limit, what is left and (single-build reads) the spend per role; "
+        "null for builds from before budgets.",
     )
     progress: list[ProgressOut] = Field(
         default_factory=list,
@@ -236,6 +245,9 @@ class BuildOut(BaseModel):
             created_at=build.created_at,
             updated_at=build.updated_at,
             finished_at=build.finished_at,
+            budget=None
+            if build.budget_micro_usd is None
+            else BudgetOut.recorded(build.budget_micro_usd, build.cost_micro_usd, {}),
         )
 
     def with_view(self, view: BuildView) -> BuildOut:

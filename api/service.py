@@ -12,7 +12,7 @@ from datetime import timedelta
 from typing import Any
 
 import structlog
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio.client import (
     Client,
@@ -78,6 +78,7 @@ async def create_build(
         input_tokens=0,
         output_tokens=0,
         cost_micro_usd=0,
+        budget_micro_usd=round((request.budget_usd or settings.default_budget_usd) * 1e6),
     )
     session.add(build)
     # Flushed, not committed: the rows are only kept once the workflow has really started.
@@ -121,7 +122,7 @@ async def _start_workflow(
         max_attempts=settings.max_attempts,
         owner=build.owner,
         budget=Budget(
-            limit_micro_usd=round((request.budget_usd or settings.default_budget_usd) * 1e6),
+            limit_micro_usd=build.budget_micro_usd or 0,
             wait_seconds=settings.budget_wait_seconds,
         ),
     )
@@ -224,6 +225,10 @@ async def extend_budget(
             f"build {build_id} did not answer within {UPDATE_TIMEOUT.total_seconds():.0f}s "
             "(is a worker running?); the extension may still be applied"
         ) from err
+    # The row keeps the limit for when the workflow no longer answers (the build ended).
+    limit = update(Build).where(Build.id == build_id).values(budget_micro_usd=view.budget_micro_usd)
+    await session.execute(limit)
+    await session.commit()
     log.info("build budget extended", build_id=build_id, add_usd=add_usd)
     return build.with_view(view)
 

@@ -121,3 +121,11 @@ async def test_the_api_takes_a_budget_shows_the_wait_and_extends_it(
             assert (await handle.result())["status"] == "succeeded"
             late = await http.post(f"/api/builds/{build_id}/budget", json={"add_usd": 1})
             assert late.status_code == 409
+            # Ended, the build still shows its budget: the limit kept in its row, the spend per
+            # role from the ledger.
+            ended = (await http.get(f"/api/builds/{build_id}")).json()
+            spent = ended["budget"]["spent_by_role_usd"]
+            assert ended["budget"]["limit_usd"] == 5.15
+            assert set(spent) == {"architect", "coder", "debugger", "reviewer"}
+            assert abs(sum(spent.values()) - ended["cost"]["usd"]) < 1e-6
+            assert abs(ended["budget"]["remaining_usd"] - (5.15 - ended["cost"]["usd"])) < 1e-6
