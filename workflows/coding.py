@@ -7,14 +7,11 @@ from __future__ import annotations
 from typing import NoReturn
 
 from temporalio import workflow
-from temporalio.workflow import ActivityCancellationType
 
 from workflows.guard import LoopGuard
+from workflows.legacy import LegacyCoding
 from workflows.steps import (
-    SANDBOX_ATTEMPT,
-    SANDBOX_DEADLINE,
     BuildFailed,
-    Steps,
     short,
     tail,
 )
@@ -27,8 +24,6 @@ with workflow.unsafe.imports_passed_through():
         Brief,
         BuildInput,
         BuildStatus,
-        CodeRequest,
-        CodeResult,
         DebugRequest,
         GuardState,
         PlanResult,
@@ -37,21 +32,17 @@ with workflow.unsafe.imports_passed_through():
         ReviewResult,
         SandboxRequest,
         TestReport,
-        TestRequest,
         ToolsRequest,
         TurnRequest,
     )
 
-# Builds from before sandbox sessions ran each test run in a sandbox of its own.
-SESSIONS_PATCH = "sandbox-sessions"
 # Builds from before the agent loop wrote their code in one activity, into the artifact store.
 AGENT_LOOP_PATCH = "agent-loop"
 
 
-class Coding(Steps):
+class Coding(LegacyCoding):
     """From a plan to code whose tests pass and that the reviewer has seen."""
 
-    _test_command: str | None  # the plan's
     _plan_result: PlanResult
     _resuming: Resume | None  # set on a continued run until its coder's loop picks up
     # Where the coding is: the review round and the test run the current pass leads to.
@@ -186,84 +177,6 @@ class Coding(Steps):
                 assert conversation is not None
                 await self._continue_as_new(brief, conversation, turn + 1, note, guard)
         raise BuildFailed(f"the coder did not finish within {input.max_turns} turns")
-
-    async def _test(self, input: BuildInput, workspace_ref: str | None, attempt: int) -> TestReport:
-        report = await self._step(
-            SandboxActivities.run_tests,
-            TestRequest(
-                build_id=input.build_id,
-                owner=input.owner,
-                project=input.project,
-                workspace_ref=workspace_ref,
-                sandbox=self._sandbox,
-                test_command=self._test_command,
-            ),
-            f"test run {attempt} of {input.max_attempts}",
-            SANDBOX_ATTEMPT,
-            self._deadline(input.deadlines.sandbox, SANDBOX_DEADLINE),
-            # A cancelled build waits until its sandbox run has really been killed.
-            ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
-        )
-        self._sandbox = report.sandbox or self._sandbox
-        return report
-
-    async def _test_until_green(
-        self, input: BuildInput, plan_ref: str, workspace: CodeResult
-    ) -> tuple[CodeResult, TestReport]:
-        """Run the tests; on failure diagnose, fix and run again, at most max_attempts times.
-
-        Returns the workspace that passed and its test report.
-        """
-        for attempt in range(1, input.max_attempts + 1):
-            self._view.attempt = attempt
-            await self._set(BuildStatus.TESTING)
-            if self._sandbox is None and workflow.patched(SESSIONS_PATCH):
-                self._sandbox = await self._sandbox_step(
-                    SandboxActivities.open_sandbox,
-                    SandboxRequest(
-                        build_id=input.build_id,
-                        owner=input.owner,
-                        project=input.project,
-                        workspace_ref=workspace.workspace_ref,
-                    ),
-                    "open the build's sandbox",
-                )
-            report = await self._test(input, workspace.workspace_ref, attempt)
-            if report.passed:
-                return workspace, report
-            self._view.last_error = f"tests failed on attempt {attempt}: {tail(report.summary)}"
-            if attempt == input.max_attempts:
-                break
-            await self._set(BuildStatus.DEBUGGING)
-            diagnosis = await self._llm(
-                LlmActivities.debug,
-                DebugRequest(
-                    build_id=input.build_id,
-                    owner=input.owner,
-                    goal=input.goal,
-                    plan_ref=plan_ref,
-                    workspace_ref=workspace.workspace_ref,
-                    log_ref=report.log_ref,
-                ),
-                f"diagnose test run {attempt}",
-                "debugger",
-            )
-            workspace = await self._code(
-                CodeRequest(
-                    build_id=input.build_id,
-                    owner=input.owner,
-                    goal=input.goal,
-                    plan_ref=plan_ref,
-                    workspace_ref=workspace.workspace_ref,
-                    diagnosis_ref=diagnosis.diagnosis_ref,
-                )
-            )
-        raise BuildFailed(f"tests still failing after {input.max_attempts} attempts")
-
-    async def _code(self, request: CodeRequest) -> CodeResult:
-        await self._set(BuildStatus.CODING)
-        what = "fix the code" if request.diagnosis_ref else "write the code"
-        return await self._llm(LlmActivities.write_code, request, what, "coder")
 
     def _history_is_long(self) -> bool:
         info = workflow.info()

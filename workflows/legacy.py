@@ -1,0 +1,113 @@
+"""How builds coded before the agent loop: one activity wrote all the files into the artifact
+store, and each test run had a sandbox of its own. Kept so their histories still replay and
+builds started on older workers finish on new ones.
+"""
+
+from __future__ import annotations
+
+from temporalio import workflow
+from temporalio.workflow import ActivityCancellationType
+
+from workflows.steps import SANDBOX_ATTEMPT, SANDBOX_DEADLINE, BuildFailed, Steps, tail
+
+with workflow.unsafe.imports_passed_through():
+    from activities.llm import LlmActivities
+    from activities.sandbox.activities import SandboxActivities
+    from cofounder.payloads import (
+        BuildInput,
+        BuildStatus,
+        CodeRequest,
+        CodeResult,
+        DebugRequest,
+        SandboxRequest,
+        TestReport,
+        TestRequest,
+    )
+
+# Builds from before sandbox sessions ran each test run in a sandbox of its own.
+SESSIONS_PATCH = "sandbox-sessions"
+
+
+class LegacyCoding(Steps):
+    """Code in one activity, then test, debug and code again; and the test run both ways of
+    coding share."""
+
+    _test_command: str | None  # the plan's
+
+    async def _test(self, input: BuildInput, workspace_ref: str | None, attempt: int) -> TestReport:
+        report = await self._step(
+            SandboxActivities.run_tests,
+            TestRequest(
+                build_id=input.build_id,
+                owner=input.owner,
+                project=input.project,
+                workspace_ref=workspace_ref,
+                sandbox=self._sandbox,
+                test_command=self._test_command,
+            ),
+            f"test run {attempt} of {input.max_attempts}",
+            SANDBOX_ATTEMPT,
+            self._deadline(input.deadlines.sandbox, SANDBOX_DEADLINE),
+            # A cancelled build waits until its sandbox run has really been killed.
+            ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+        )
+        self._sandbox = report.sandbox or self._sandbox
+        return report
+
+    async def _test_until_green(
+        self, input: BuildInput, plan_ref: str, workspace: CodeResult
+    ) -> tuple[CodeResult, TestReport]:
+        """Run the tests; on failure diagnose, fix and run again, at most max_attempts times.
+
+        Returns the workspace that passed and its test report.
+        """
+        for attempt in range(1, input.max_attempts + 1):
+            self._view.attempt = attempt
+            await self._set(BuildStatus.TESTING)
+            if self._sandbox is None and workflow.patched(SESSIONS_PATCH):
+                self._sandbox = await self._sandbox_step(
+                    SandboxActivities.open_sandbox,
+                    SandboxRequest(
+                        build_id=input.build_id,
+                        owner=input.owner,
+                        project=input.project,
+                        workspace_ref=workspace.workspace_ref,
+                    ),
+                    "open the build's sandbox",
+                )
+            report = await self._test(input, workspace.workspace_ref, attempt)
+            if report.passed:
+                return workspace, report
+            self._view.last_error = f"tests failed on attempt {attempt}: {tail(report.summary)}"
+            if attempt == input.max_attempts:
+                break
+            await self._set(BuildStatus.DEBUGGING)
+            diagnosis = await self._llm(
+                LlmActivities.debug,
+                DebugRequest(
+                    build_id=input.build_id,
+                    owner=input.owner,
+                    goal=input.goal,
+                    plan_ref=plan_ref,
+                    workspace_ref=workspace.workspace_ref,
+                    log_ref=report.log_ref,
+                ),
+                f"diagnose test run {attempt}",
+                "debugger",
+            )
+            workspace = await self._code(
+                CodeRequest(
+                    build_id=input.build_id,
+                    owner=input.owner,
+                    goal=input.goal,
+                    plan_ref=plan_ref,
+                    workspace_ref=workspace.workspace_ref,
+                    diagnosis_ref=diagnosis.diagnosis_ref,
+                )
+            )
+        raise BuildFailed(f"tests still failing after {input.max_attempts} attempts")
+
+    async def _code(self, request: CodeRequest) -> CodeResult:
+        await self._set(BuildStatus.CODING)
+        what = "fix the code" if request.diagnosis_ref else "write the code"
+        return await self._llm(LlmActivities.write_code, request, what, "coder")
