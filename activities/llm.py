@@ -35,7 +35,7 @@ from activities.llm_tools import (
     tail,
     write_file,
 )
-from activities.model_api import classify_error, parse_message
+from activities.model_api import create_message
 from cofounder.artifacts import ArtifactStore
 from cofounder.payloads import (
     CodeRequest,
@@ -255,14 +255,6 @@ class LlmActivities:
             turn=turn,
             body=body,
             price=self.settings.model_prices[model],
-            create=lambda: self._create(body),
+            create=lambda: create_message(self.client, body),
             allowance_micro_usd=allowance,
         )
-
-    async def _create(self, body: dict[str, Any]) -> Message:
-        try:
-            # The raw response: the SDK builds a Message from any JSON without validating it.
-            raw = await self.client.messages.with_raw_response.create(**body)
-        except anthropic.APIError as err:
-            raise classify_error(err) from err
-        return parse_message(raw.http_response)

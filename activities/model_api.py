@@ -105,3 +105,13 @@ def _shape_errors(err: ValidationError) -> str:
         message = "not a known content block" if loc[:1] == ["content"] and len(loc) > 2 else None
         places.setdefault(where, message or item["msg"])
     return "; ".join(f"{where}: {msg}" for where, msg in list(places.items())[:4])
+
+
+async def create_message(client: anthropic.AsyncAnthropic, body: dict[str, Any]) -> Message:
+    """One Messages API call: its errors as our kinds, its answer validated."""
+    try:
+        # The raw response: the SDK builds a Message from any JSON without validating it.
+        raw = await client.messages.with_raw_response.create(**body)
+    except anthropic.APIError as err:
+        raise classify_error(err) from err
+    return parse_message(raw.http_response)

@@ -30,7 +30,7 @@ from activities.agent.tools import (
 from activities.errors import BadRequest, activity_boundary
 from activities.journal import JournaledCalls
 from activities.llm_tools import DIAGNOSIS_HEADING, REVIEW_HEADING, render_plan, tail
-from activities.model_api import classify_error, parse_message
+from activities.model_api import create_message
 from activities.sandbox import SandboxRuntime
 from activities.sandbox.activities import reconnect
 from activities.sandbox.projects import COMMAND_ENV
@@ -100,7 +100,7 @@ class AgentActivities:
             turn=0,
             body=body,
             price=self.settings.model_prices[body["model"]],
-            create=lambda: self._create(body),
+            create=lambda: create_message(self.client, body),
             allowance_micro_usd=request.allowance_micro_usd,
         )
         answer = [block.model_dump(mode="json", exclude_none=True) for block in message.content]
@@ -182,13 +182,6 @@ class AgentActivities:
             "tools": tools,
             "messages": cached_tail(messages),
         }
-
-    async def _create(self, body: dict[str, Any]) -> Message:
-        try:
-            raw = await self.client.messages.with_raw_response.create(**body)
-        except anthropic.APIError as err:
-            raise classify_error(err) from err
-        return parse_message(raw.http_response)
 
 
 def _outcome_key(call: ToolUseBlock) -> str:
