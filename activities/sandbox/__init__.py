@@ -7,6 +7,7 @@ one. Paths are relative to the session's workspace. worker.py picks the runtime 
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -41,6 +42,13 @@ class SessionSpec:
             "cofounder_project": self.project,
             "cofounder_generation": str(self.generation),
         }
+
+    @property
+    def digest(self) -> str:
+        """Lowercase hex naming this session, the same every time the spec is opened: each
+        runtime derives its session name or idempotency key from it."""
+        key = "\0".join(f"{k}={v}" for k, v in sorted(self.metadata.items()))
+        return hashlib.sha256(key.encode()).hexdigest()
 
 
 @dataclass(frozen=True)

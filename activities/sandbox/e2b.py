@@ -9,7 +9,6 @@ the sandbox's own network; no secret of ours is ever put in a sandbox's environm
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import io
 import shlex
 import tarfile
@@ -140,8 +139,7 @@ class E2BRuntime:
 
 def idempotency_key(spec: SessionSpec) -> str:
     """Lowercase hex (as E2B requires), the same for every attempt to open this session."""
-    key = "\0".join(f"{k}={v}" for k, v in sorted(spec.metadata.items()))
-    return "cofounder-" + hashlib.sha256(key.encode()).hexdigest()[:48]
+    return "cofounder-" + spec.digest[:48]
 
 
 class E2BSession:

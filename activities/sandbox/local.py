@@ -9,7 +9,6 @@ bubblewrap nothing runs: there is no unsandboxed fallback.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import json
 import shutil
 import sys
@@ -114,8 +113,7 @@ class LocalRuntime:
 
 def _session_id(spec: SessionSpec) -> str:
     """Stable per spec, so opening twice reconnects; safe as a folder name."""
-    key = "\0".join(f"{k}={v}" for k, v in sorted(spec.metadata.items()))
-    return "local-" + hashlib.sha256(key.encode()).hexdigest()[:24]
+    return "local-" + spec.digest[:24]
 
 
 class LocalSession:
