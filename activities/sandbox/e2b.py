@@ -205,18 +205,25 @@ class E2BSession:
                 await self._kill(pid[0])  # a flood, not a test run: stopped
 
         async with vendor_errors():
-            handle = await self.sandbox.commands.run(
-                line,
-                background=True,
-                cwd=f"{WORKSPACE}/{_rel(command.cwd)}" if command.cwd != "." else WORKSPACE,
-                envs=command.env,
-                timeout=0,  # the wait below bounds it, and kills the command when it ends
-                on_stdout=collect,
-                on_stderr=collect,
+            starting = asyncio.ensure_future(
+                self.sandbox.commands.run(
+                    line,
+                    background=True,
+                    cwd=f"{WORKSPACE}/{_rel(command.cwd)}" if command.cwd != "." else WORKSPACE,
+                    envs=command.env,
+                    timeout=0,  # the wait below bounds it, and kills the command when it ends
+                    on_stdout=collect,
+                    on_stderr=collect,
+                )
             )
+            try:
+                handle = await asyncio.shield(starting)
+            except asyncio.CancelledError:  # cancelled while starting: it still must not run on
+                await self._kill((await starting).pid)
+                raise
             pid.append(handle.pid)
             try:
-                exit_code = await asyncio.wait_for(_exit_code(handle, output), command.timeout)
+                exit_code = await asyncio.wait_for(_exit_code(handle), command.timeout)
             except TimeoutError:
                 await self._kill(handle.pid)
                 return output.result(-9, timed_out=True)
@@ -239,7 +246,7 @@ class E2BSession:
             pass  # already ended, or the sandbox itself is gone
 
 
-async def _exit_code(handle: Any, output: Output) -> int:
+async def _exit_code(handle: Any) -> int:
     try:
         return int((await handle.wait()).exit_code)
     except CommandExitException as err:
