@@ -24,7 +24,6 @@ with workflow.unsafe.imports_passed_through():
         Brief,
         BuildInput,
         BuildStatus,
-        DebugRequest,
         GuardState,
         PlanResult,
         Resume,
@@ -111,20 +110,7 @@ class Coding(LegacyCoding):
             self._view.last_error = f"tests failed on attempt {attempt}: {tail(report.summary)}"
             if attempt == input.max_attempts:
                 break
-            await self._set(BuildStatus.DEBUGGING)
-            diagnosis = await self._llm(
-                LlmActivities.debug,
-                DebugRequest(
-                    build_id=input.build_id,
-                    owner=input.owner,
-                    goal=input.goal,
-                    plan_ref=plan_ref,
-                    workspace_ref=workspace_ref,
-                    log_ref=report.log_ref,
-                ),
-                f"diagnose test run {attempt}",
-                "debugger",
-            )
+            diagnosis = await self._diagnose(input, plan_ref, workspace_ref, report, attempt)
             brief = Brief(
                 goal=input.goal,
                 plan_ref=plan_ref,

@@ -19,6 +19,7 @@ with workflow.unsafe.imports_passed_through():
         CodeRequest,
         CodeResult,
         DebugRequest,
+        DebugResult,
         SandboxRequest,
         TestReport,
         TestRequest,
@@ -81,19 +82,8 @@ class LegacyCoding(Steps):
             self._view.last_error = f"tests failed on attempt {attempt}: {tail(report.summary)}"
             if attempt == input.max_attempts:
                 break
-            await self._set(BuildStatus.DEBUGGING)
-            diagnosis = await self._llm(
-                LlmActivities.debug,
-                DebugRequest(
-                    build_id=input.build_id,
-                    owner=input.owner,
-                    goal=input.goal,
-                    plan_ref=plan_ref,
-                    workspace_ref=workspace.workspace_ref,
-                    log_ref=report.log_ref,
-                ),
-                f"diagnose test run {attempt}",
-                "debugger",
+            diagnosis = await self._diagnose(
+                input, plan_ref, workspace.workspace_ref, report, attempt
             )
             workspace = await self._code(
                 CodeRequest(
@@ -106,6 +96,25 @@ class LegacyCoding(Steps):
                 )
             )
         raise BuildFailed(f"tests still failing after {input.max_attempts} attempts")
+
+    async def _diagnose(
+        self, input: BuildInput, plan_ref: str, workspace_ref: str, report: TestReport, attempt: int
+    ) -> DebugResult:
+        """The debugger's reading of a failed test run (both ways of coding ask for it)."""
+        await self._set(BuildStatus.DEBUGGING)
+        return await self._llm(
+            LlmActivities.debug,
+            DebugRequest(
+                build_id=input.build_id,
+                owner=input.owner,
+                goal=input.goal,
+                plan_ref=plan_ref,
+                workspace_ref=workspace_ref,
+                log_ref=report.log_ref,
+            ),
+            f"diagnose test run {attempt}",
+            "debugger",
+        )
 
     async def _code(self, request: CodeRequest) -> CodeResult:
         await self._set(BuildStatus.CODING)
