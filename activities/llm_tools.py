@@ -36,13 +36,18 @@ SYSTEM_PROMPTS = {
 }
 
 
-def _check_path(path: str) -> str:
+def relative_path(path: str) -> str:
+    """A relative POSIX path inside the workspace, with no way out of it."""
     pure = PurePosixPath(path)
     if path.startswith("/") or "\\" in path or "\x00" in path or ":" in pure.parts[0]:
         raise ValueError("must be a relative POSIX path inside the workspace")
     if any(part in ("..", ".", "") for part in path.split("/")):
         raise ValueError("must not contain '..', '.' or empty segments")
-    if pure.parts[0] == ".git":
+    return path
+
+
+def _check_path(path: str) -> str:
+    if PurePosixPath(relative_path(path)).parts[0] == ".git":
         raise ValueError("must not write inside .git")
     return path
 

@@ -6,10 +6,11 @@ reading may look inside `.git`, changing may not.
 
 from __future__ import annotations
 
-from pathlib import PurePosixPath
 from typing import Annotated, Any, Self
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+
+from activities.llm_tools import relative_path
 
 MAX_PATH_CHARS = 200  # for files the model writes: today's write_file limit
 MAX_READ_PATH_CHARS = 1_000  # files a command made may have longer names
@@ -31,13 +32,9 @@ def _text(value: str) -> str:
 
 
 def _inside(path: str) -> str:
-    """A relative POSIX path inside the workspace, with no way out of it."""
-    pure = PurePosixPath(path)
-    if path.startswith("/") or "\\" in path or "\x00" in path or ":" in pure.parts[0]:
-        raise ValueError("must be a relative POSIX path inside the workspace")
-    if any(part in ("..", ".", "") for part in path.split("/")):
-        raise ValueError("must not contain '..', '.' or empty segments")
-    return _text(path)
+    """A relative POSIX path inside the workspace, with no way out of it (reads may look in
+    .git; writes are refused there by `_writable`)."""
+    return _text(relative_path(path))
 
 
 def _writable(path: str) -> str:
