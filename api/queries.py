@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
 
 from api.errors import NotFound
-from api.schemas import BudgetOut, BuildOut, ProgressOut
+from api.schemas import BuildOut, ProgressOut
 from cofounder.db import Build, BuildEvent, LedgerEntry, Project, PullRequest
 from cofounder.payloads import BuildStatus, BuildView
 from workflows.build import BuildWorkflow
@@ -42,13 +42,13 @@ async def load_build(session: AsyncSession, owner: str, build_id: str) -> BuildO
     return BuildOut.from_row(row[0], row[1], row[2])
 
 
-async def _spent_by_role(session: AsyncSession, build_id: str) -> dict[str, int]:
+async def _spent_by_role(session: AsyncSession, build_id: str) -> list[tuple[str, int]]:
     query = (
         select(LedgerEntry.role, func.sum(LedgerEntry.cost_micro_usd))
         .where(LedgerEntry.build_id == build_id)
         .group_by(LedgerEntry.role)
     )
-    return {role: int(cost) for role, cost in (await session.execute(query)).all()}
+    return [(role, int(cost)) for role, cost in (await session.execute(query)).all()]
 
 
 async def list_builds(
@@ -83,11 +83,10 @@ async def live_build(session: AsyncSession, client: Client, owner: str, build_id
         view = await _live_view(handle, build_id)
     if view is not None:
         build = build.with_view(view)
-    elif build.budget is not None:  # the row's limit, and the ledger's spend per role
-        by_role = await _spent_by_role(session, build_id)
-        limit = round(build.budget.limit_usd * 1e6)
-        spent = round(build.cost.usd * 1e6)
-        build = build.model_copy(update={"budget": BudgetOut.recorded(limit, spent, by_role)})
+    elif build.budget is not None:  # the row's budget, with the ledger's spend per role
+        by_role = {role: cost / 1e6 for role, cost in (await _spent_by_role(session, build_id))}
+        budget = build.budget.model_copy(update={"spent_by_role_usd": by_role})
+        build = build.model_copy(update={"budget": budget})
     story = run_story(events, build.run_id or "")
     if not story and view is not None:
         # A run that has recorded nothing yet: it goes on from the latest recorded run, whose
