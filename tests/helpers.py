@@ -20,7 +20,7 @@ from temporalio.client import Client, WorkflowHandle, WorkflowHistory
 from temporalio.testing import ActivityEnvironment
 
 from cofounder.artifacts import ArtifactStore
-from cofounder.db import Build, LedgerEntry, Project, PullRequest
+from cofounder.db import Build, BuildEvent, LedgerEntry, Project, PullRequest
 from cofounder.db.models import utcnow
 from cofounder.payloads import BuildInput, BuildStatus, BuildView
 from cofounder.settings import Settings
@@ -126,6 +126,31 @@ def activity_types(history: WorkflowHistory) -> list[str]:
         e.activity_task_scheduled_event_attributes.activity_type.name
         for e in history.events
         if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED
+    ]
+
+
+async def progress(sessions: async_sessionmaker[AsyncSession], build_id: str) -> list:
+    """The build's recorded phases in order, as (status, attempt); the cost never goes down."""
+    query = select(BuildEvent).where(BuildEvent.build_id == build_id).order_by(BuildEvent.seq)
+    async with sessions() as session:
+        events = (await session.scalars(query)).all()
+    costs = [e.cost_micro_usd for e in events]
+    assert costs == sorted(costs), "the cost at each phase never goes down"
+    return [(e.status, e.attempt) for e in events]
+
+
+def retried_activities(history: WorkflowHistory) -> list[str]:
+    """The activities a worker started again (attempt 2 or later), in order."""
+    names = {
+        e.event_id: e.activity_task_scheduled_event_attributes.activity_type.name
+        for e in history.events
+        if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED
+    }
+    return [
+        names[started.scheduled_event_id]
+        for e in history.events
+        if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED
+        and (started := e.activity_task_started_event_attributes).attempt >= 2
     ]
 
 

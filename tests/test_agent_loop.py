@@ -29,12 +29,12 @@ from tests.helpers import (
     insert_build,
     model_stats,
     owned,
+    progress,
     record,
     side_effects,
     start_build,
 )
 from tests.processes import demo_git
-from tests.test_workflow import progress
 from worker import running_worker
 from workflows.guard import REPEATS_NOTED, LoopGuard
 

@@ -9,13 +9,17 @@ import asyncio
 import os
 import signal
 
-from temporalio.api.enums.v1 import EventType
-
 from cofounder.payloads import BuildStatus
 from cofounder.settings import Settings
 from cofounder.temporal import connect
 from tests.doubles.e2b import E2BDouble
-from tests.helpers import inject_faults, sandboxes_of, start_build, wait_for_status
+from tests.helpers import (
+    inject_faults,
+    retried_activities,
+    sandboxes_of,
+    start_build,
+    wait_for_status,
+)
 from tests.processes import BUILD_DEADLINE, Processes, assert_exactly_once
 
 
@@ -39,13 +43,7 @@ async def test_killed_worker_mid_build_loses_nothing(
     assert view.status == BuildStatus.SUCCEEDED
     await assert_exactly_once(crash_settings, sessions, view.build_id, offline_model)
     # The kill landed inside an activity: the new worker ran it again as a retry.
-    history = await handle.fetch_history()
-    retried = [
-        e.activity_task_started_event_attributes.attempt
-        for e in history.events
-        if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED
-    ]
-    assert max(retried) >= 2
+    assert retried_activities(await handle.fetch_history())
 
 
 async def test_restarted_temporal_server_mid_build_loses_nothing(
@@ -90,13 +88,7 @@ async def test_killed_worker_mid_test_run_on_e2b_makes_one_sandbox(
     view = await asyncio.wait_for(handle.result(), BUILD_DEADLINE)
     assert view.status == BuildStatus.SUCCEEDED
     await assert_exactly_once(crash_settings, sessions, view.build_id, offline_model)
-    history = await handle.fetch_history()
-    attempts = [
-        e.activity_task_started_event_attributes.attempt
-        for e in history.events
-        if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED
-    ]
-    assert max(attempts) >= 2  # the kill landed inside the test run
+    assert retried_activities(await handle.fetch_history())  # the kill landed inside a step
     # The retry reconnected to the build's sandbox; the end of the build killed it.
     assert e2b_double.counts.creates == 1 and e2b_double.counts.kills == 1
     assert [s.state for s in e2b_double.sandboxes.values()] == ["killed"]
@@ -127,16 +119,5 @@ async def test_killed_worker_mid_tool_run_loses_nothing(
     view = await asyncio.wait_for(handle.result(), BUILD_DEADLINE)
     assert view.status == BuildStatus.SUCCEEDED
     await assert_exactly_once(crash_settings, sessions, view.build_id, offline_model)
-    history = await handle.fetch_history()
-    names = {
-        e.event_id: e.activity_task_scheduled_event_attributes.activity_type.name
-        for e in history.events
-        if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED
-    }
-    retried = [
-        names[started.scheduled_event_id]
-        for e in history.events
-        if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED
-        and (started := e.activity_task_started_event_attributes).attempt >= 2
-    ]
+    retried = retried_activities(await handle.fetch_history())
     assert retried == ["run_tools"]  # the tool run, run again by the new worker

@@ -10,7 +10,6 @@ from collections.abc import AsyncIterator
 
 import pytest
 import pytest_asyncio
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import WorkflowFailureError, WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.common import SearchAttributeKey
@@ -19,7 +18,7 @@ from temporalio.worker import Worker
 
 from activities.sandbox.local import LocalRuntime
 from activities.sandbox.sweep import sweep_orphans
-from cofounder.db import Build, BuildEvent
+from cofounder.db import Build
 from cofounder.payloads import ApprovalDecision, BuildStatus, Deadlines
 from cofounder.settings import Settings
 from tests.helpers import (
@@ -29,6 +28,7 @@ from tests.helpers import (
     inject_faults,
     largest_payload,
     model_stats,
+    progress,
     record,
     sandboxes_of,
     side_effects,
@@ -60,15 +60,6 @@ def published_tests_pass(settings: Settings, branch: str) -> bool:
         env={"PATH": os.environ["PATH"], "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"},
     )
     return run.returncode == 0
-
-
-async def progress(sessions: async_sessionmaker[AsyncSession], build_id: str) -> list:
-    query = select(BuildEvent).where(BuildEvent.build_id == build_id).order_by(BuildEvent.seq)
-    async with sessions() as session:
-        events = (await session.scalars(query)).all()
-    costs = [e.cost_micro_usd for e in events]
-    assert costs == sorted(costs), "the cost at each phase never goes down"
-    return [(e.status, e.attempt) for e in events]
 
 
 async def build_row(sessions: async_sessionmaker[AsyncSession], build_id: str) -> Build:
