@@ -32,9 +32,8 @@ from temporalio.common import SearchAttributePair, TypedSearchAttributes
 
 from api import service
 from api.main import create_app
-from bench.local_stack import local_temporal
+from bench.local_stack import bench_settings, local_temporal
 from cofounder.db import make_engine, make_sessionmaker
-from cofounder.db.migrate import upgrade
 from cofounder.logging import configure_logging
 from cofounder.offline_model.server import create_app as create_model_app
 from cofounder.payloads import BUILD_STATUS, PROJECT, BuildInput, BuildStatus
@@ -111,7 +110,7 @@ async def bench_demo(client: Client, settings: Settings, builds: int) -> list[Bu
                 )
                 view = await handle.result()
                 if view.status != BuildStatus.SUCCEEDED:
-                    raise RuntimeError(f"demo build {build_id} ended {view.status}: {view.error}")
+                    raise RuntimeError(f"demo build {build_id} ended {view.status}: {view.last_error}")
                 timings.append(history_timing(build_id, await handle.fetch_history()))
     finally:
         await engine.dispose()
@@ -241,15 +240,7 @@ async def run(builds: int, requests: int) -> None:
         tempfile.TemporaryDirectory(prefix="cofounder-bench-") as tmp,
         ServerThread(create_model_app()) as model,
     ):
-        settings = Settings(
-            data_dir=Path(tmp) / "data",
-            anthropic_api_key=None,
-            anthropic_base_url=model.url,
-            task_queue=f"bench-{uuid.uuid4().hex[:8]}",
-            _env_file=None,  # type: ignore[call-arg]
-        )
-        # Alembic's env runs its own event loop, so it gets a thread of its own.
-        await asyncio.to_thread(upgrade, settings.resolved_database_url)
+        settings = await bench_settings(Path(tmp) / "data", model.url)
         async with local_temporal() as env:
             print(f"running {builds} demo builds ...", flush=True)
             timings = await bench_demo(env.client, settings, builds)

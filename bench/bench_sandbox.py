@@ -24,7 +24,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -35,10 +34,9 @@ from temporalio.client import Client, WorkflowFailureError
 from activities.sandbox import Command, SandboxRuntime, SandboxSession, SessionSpec
 from activities.sandbox.e2b import E2BRuntime
 from activities.sandbox.local import LocalRuntime
-from bench.local_stack import local_temporal
+from bench.local_stack import bench_settings, local_temporal
 from cofounder.artifacts import ArtifactStore
 from cofounder.db import make_engine, make_sessionmaker
-from cofounder.db.migrate import upgrade
 from cofounder.logging import configure_logging
 from cofounder.offline_model.server import create_app as create_model_app
 from cofounder.settings import Settings
@@ -216,7 +214,6 @@ async def bench_build_cancel(settings: Settings, double: E2BDouble, builds: int)
     print(f"build cancel request to test run dead ({builds} builds each, median and max)")
     with ServerThread(create_model_app()) as model:
         settings = settings.model_copy(update={"anthropic_base_url": model.url})
-        await asyncio.to_thread(upgrade, settings.resolved_database_url)
         engine = make_engine(settings.resolved_database_url)
         async with local_temporal() as env:
             for name, runtime in runtimes(settings, double):
@@ -238,12 +235,7 @@ async def bench_build_cancel(settings: Settings, double: E2BDouble, builds: int)
 async def main(runs: int, builds: int) -> None:
     with tempfile.TemporaryDirectory(prefix="bench-sandbox-") as tmp:
         scratch = Path(tmp)
-        settings = Settings(
-            data_dir=scratch / "data",
-            anthropic_api_key=None,
-            task_queue=f"bench-{uuid.uuid4().hex[:8]}",
-            _env_file=None,  # type: ignore[call-arg]
-        )
+        settings = await bench_settings(scratch / "data")
         with E2BDouble(scratch / "e2b") as double:
             for name, value in double.env().items():
                 os.environ[name] = value

@@ -28,9 +28,8 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowFailureError, WorkflowHistory
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
-from bench.local_stack import local_temporal
+from bench.local_stack import bench_settings, local_temporal
 from cofounder.db import LedgerEntry, make_engine, make_sessionmaker
-from cofounder.db.migrate import upgrade
 from cofounder.logging import configure_logging
 from cofounder.offline_model.server import create_app as create_model_app
 from cofounder.settings import Settings
@@ -139,14 +138,7 @@ async def run(turns: int, long: int, repeats: int) -> None:
         tempfile.TemporaryDirectory(prefix="bench-turns-") as tmp,
         ServerThread(create_model_app()) as model,
     ):
-        settings = Settings(
-            data_dir=Path(tmp) / "data",
-            anthropic_api_key=None,
-            anthropic_base_url=model.url,
-            task_queue=f"bench-{uuid.uuid4().hex[:8]}",
-            _env_file=None,  # type: ignore[call-arg]
-        )
-        await asyncio.to_thread(upgrade, settings.resolved_database_url)
+        settings = await bench_settings(Path(tmp) / "data", model.url)
         engine = make_engine(settings.resolved_database_url)
         sessions = make_sessionmaker(engine)
         async with local_temporal() as env, running_worker(env.client, settings):

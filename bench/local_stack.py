@@ -1,15 +1,21 @@
-"""A Temporal dev server for benchmarks, with the app's search attributes."""
+"""A bench's own stack: a Temporal dev server with the app's search attributes, and settings
+pointing at the offline model, a data dir and a task queue of the bench's own."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import sys
+import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
+from cofounder.db.migrate import upgrade
+from cofounder.settings import Settings
 from cofounder.temporal import SEARCH_ATTRIBUTE_KEYS, temporal_binary
 
 
@@ -34,3 +40,19 @@ async def local_temporal() -> AsyncIterator[WorkflowEnvironment]:
         yield env
     finally:
         await env.shutdown()
+
+
+async def bench_settings(data_dir: Path, model_url: str | None = None) -> Settings:
+    """Settings for a bench's stack (no `.env` read, the offline model at `model_url`), with
+    its database migrated."""
+    settings = Settings(
+        data_dir=data_dir,
+        anthropic_api_key=None,
+        anthropic_base_url=model_url,
+        task_queue=f"bench-{uuid.uuid4().hex[:8]}",
+        _env_file=None,  # type: ignore[call-arg]
+    )
+    data_dir.mkdir(parents=True, exist_ok=True)
+    # Alembic's env runs its own event loop, so it gets a thread of its own.
+    await asyncio.to_thread(upgrade, settings.resolved_database_url)
+    return settings
