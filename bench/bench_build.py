@@ -110,7 +110,8 @@ async def bench_demo(client: Client, settings: Settings, builds: int) -> list[Bu
                 )
                 view = await handle.result()
                 if view.status != BuildStatus.SUCCEEDED:
-                    raise RuntimeError(f"demo build {build_id} ended {view.status}: {view.last_error}")
+                    why = view.last_error
+                    raise RuntimeError(f"demo build {build_id} ended {view.status}: {why}")
                 timings.append(history_timing(build_id, await handle.fetch_history()))
     finally:
         await engine.dispose()
