@@ -11,7 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from activities.gitrepo import MAIN, GitFailed, bare, resolve, workspace_entries
+from activities.gitcli import GitFailed, bare, resolve
+from activities.gitrepo import MAIN, workspace_entries
 
 BASES = "refs/cofounder/bases"
 

@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from activities.errors import CofounderError
-from activities.gitrepo import MAIN, GitFailed, bare, git_bytes, resolve, run_git
+from activities.gitcli import GitFailed, bare, git_bytes, resolve, run_git
+from activities.gitrepo import MAIN
 
 MERGES = "refs/cofounder/merges"
 # Main moving under a merge this many times in a row (other merges landing) ends the attempt.

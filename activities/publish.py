@@ -21,7 +21,8 @@ from temporalio import activity
 
 from activities.errors import CofounderError, activity_boundary
 from activities.gitbase import pinned_base
-from activities.gitrepo import MAIN, Pushed, check_names, ensure_remote, push_branch
+from activities.gitpush import Pushed, push_branch
+from activities.gitrepo import MAIN, check_names, ensure_remote
 from cofounder.artifacts import ArtifactStore
 from cofounder.db import Build, PullRequest
 from cofounder.payloads import PublishRequest, PullRequestRef, Usage

@@ -15,11 +15,11 @@ import structlog
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from activities.gitcli import GitFailed, GitUnavailable
 from activities.gitmerge import BranchMissing, MergeConflict, Merged, merge_branch
-from activities.gitrepo import GitFailed, GitUnavailable
 from api.errors import Conflict, Unavailable
 from api.queries import load_build
-from api.schemas import PullRequestOut
+from api.schemas.pull_requests import PullRequestOut
 from cofounder.db import PullRequest
 from cofounder.db.models import PR_MERGED, PR_OPEN
 from cofounder.settings import Settings

@@ -12,7 +12,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from api.errors import Conflict, NotFound, TimedOut, Unavailable
 from api.queries import load_build
-from api.schemas import PlanOut
+from api.schemas.plans import PlanOut
 from cofounder.artifacts import ArtifactNotFound, ArtifactStore
 from cofounder.payloads import BuildView
 from workflows.build import BuildWorkflow

@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
 
 from api.errors import NotFound
-from api.schemas import BuildOut, ProgressOut
+from api.schemas.builds import BuildOut, ProgressOut
 from cofounder.db import Build, BuildEvent, LedgerEntry, Project, PullRequest
 from cofounder.payloads import BuildStatus, BuildView
 from workflows.build import BuildWorkflow

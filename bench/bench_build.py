@@ -30,7 +30,7 @@ from temporalio.api.history.v1 import HistoryEvent
 from temporalio.client import Client, WorkflowHistory
 from temporalio.common import SearchAttributePair, TypedSearchAttributes
 
-from api import service
+from api import creation
 from api.main import create_app
 from bench.local_stack import bench_settings, local_temporal
 from cofounder.db import make_engine, make_sessionmaker
@@ -140,7 +140,7 @@ async def raw_batch(client: Client, settings: Settings, count: int) -> Batch:
         ]
     )
     for _ in range(count):
-        build_id = service.new_build_id()
+        build_id = creation.new_build_id()
         payload = BuildInput(
             build_id=build_id, project="demo", goal=GOAL, max_attempts=settings.max_attempts
         )
@@ -152,7 +152,7 @@ async def raw_batch(client: Client, settings: Settings, count: int) -> Batch:
             task_queue=settings.task_queue,
             search_attributes=attributes,
             memo={"request_id": uuid.uuid4().hex},
-            rpc_timeout=service.START_TIMEOUT,
+            rpc_timeout=creation.START_TIMEOUT,
         )
         latencies.append(time.perf_counter() - began)
         ids.append(handle.id)

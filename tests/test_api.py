@@ -31,7 +31,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
-from api import queries, service
+from api import controls, queries
 from api.main import create_app
 from cofounder.db import Build, Project, PullRequest
 from cofounder.logging import configure_logging
@@ -615,7 +615,7 @@ async def test_openapi_documents_the_endpoints(http: httpx.AsyncClient) -> None:
 async def test_approve_without_an_answer_is_504(
     http: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(service, "UPDATE_TIMEOUT", timedelta(milliseconds=300))
+    monkeypatch.setattr(controls, "UPDATE_TIMEOUT", timedelta(milliseconds=300))
     build = await start(http, require_approval=True)  # no worker polls this task queue
 
     response = await http.post(f"/api/builds/{build['id']}/approve", json={"approved": True})

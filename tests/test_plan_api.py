@@ -22,7 +22,7 @@ from typer.testing import CliRunner
 from api import plans
 from api.deps import User, get_current_user
 from api.main import create_app
-from api.schemas import PlanOut
+from api.schemas.plans import PlanOut
 from cofounder.cli import app
 from cofounder.follow import BuildsApi, follow, plan_lines
 from cofounder.settings import Settings

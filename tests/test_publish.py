@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
-from activities import gitrepo
+from activities import gitcli, gitpush
 from activities.gitbase import check_out_base
 from activities.gitrepo import ensure_remote
 from activities.publish import PublishActivities
@@ -100,7 +100,7 @@ async def test_publish_opens_branch_commit_and_pull_request(
         == FILES["slugkit/__init__.py"]
     )
     log = git(remote, "log", "-1", "--format=%an <%ae>|%cI|%s", ref.head_sha).strip()
-    assert log == f"cofounder <{gitrepo.AUTHOR[1]}>|2026-03-01T12:00:00+00:00|Add slugkit"
+    assert log == f"cofounder <{gitcli.AUTHOR[1]}>|2026-03-01T12:00:00+00:00|Add slugkit"
 
     async with sessions() as session:
         row = (await session.execute(select(PullRequest))).scalar_one()
@@ -169,10 +169,10 @@ async def test_failed_push_leaves_nothing_and_is_retryable(
     request = await make_request(store, build_id)
 
     async def refused(*args: Any) -> str:
-        raise gitrepo.GitFailed("remote: disk full")
+        raise gitcli.GitFailed("remote: disk full")
 
     with monkeypatch.context() as patch:
-        patch.setattr(gitrepo, "_push", refused)
+        patch.setattr(gitpush, "_push", refused)
         with pytest.raises(ApplicationError) as caught:
             await publish(settings, store, sessions, request)
     assert caught.value.type == "GitFailed" and not caught.value.non_retryable

@@ -7,19 +7,14 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request, status
 
-from api import merges, plans, queries, service
+from api import controls, creation, merges, plans, queries
 from api.deps import ArtifactsDep, CurrentUser, SessionDep, SettingsDep, TemporalDep
-from api.schemas import (
-    ApprovalRequest,
-    BudgetRequest,
-    BuildCreate,
-    BuildList,
-    BuildOut,
-    ErrorOut,
-    PlanOut,
-    PullRequestOut,
-    Slug,
-)
+from api.schemas.budget import BudgetRequest
+from api.schemas.builds import BuildCreate, BuildList, BuildOut
+from api.schemas.errors import ErrorOut
+from api.schemas.fields import Slug
+from api.schemas.plans import ApprovalRequest, PlanOut
+from api.schemas.pull_requests import PullRequestOut
 from cofounder.payloads import ApprovalDecision, BuildStatus
 
 router = APIRouter(prefix="/api/builds", tags=["builds"])
@@ -59,7 +54,7 @@ async def create_build(
     Answers 202 with the queued build; follow it with `GET /api/builds/{id}`.
     """
     request_id = getattr(request.state, "request_id", None)
-    return await service.create_build(session, client, settings, user.id, body, request_id)
+    return await creation.create_build(session, client, settings, user.id, body, request_id)
 
 
 @router.get("", responses=_refusals(503))
@@ -92,7 +87,7 @@ async def cancel_build(
     build_id: BuildId, session: SessionDep, client: TemporalDep, user: CurrentUser
 ) -> BuildOut:
     """Ask a running build to stop; it winds down and ends `cancelled`. Safe to repeat."""
-    return await service.cancel_build(session, client, user.id, build_id)
+    return await controls.cancel_build(session, client, user.id, build_id)
 
 
 @router.get(
@@ -136,7 +131,7 @@ async def approve_build(
     Answers 409 with the reason when the build is not awaiting approval.
     """
     decision = ApprovalDecision(approved=body.approved, comment=body.comment)
-    return await service.approve_build(session, client, user.id, build_id, decision)
+    return await controls.approve_build(session, client, user.id, build_id, decision)
 
 
 @router.get(
@@ -182,4 +177,4 @@ async def extend_budget(
 ) -> BuildOut:
     """Raise the build's budget by `add_usd`; a build awaiting budget goes on if it is now
     enough. 409 once the build has ended."""
-    return await service.extend_budget(session, client, user.id, build_id, body.add_usd)
+    return await controls.extend_budget(session, client, user.id, build_id, body.add_usd)

@@ -13,7 +13,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from temporalio.client import Client
 
-from api.schemas import Health
+from api.schemas.health import Health
 
 router = APIRouter(tags=["health"])
 log = structlog.get_logger()

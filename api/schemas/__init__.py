@@ -1,0 +1,1 @@
+"""Request and response bodies of the HTTP API (they are the OpenAPI schema at /docs)."""

@@ -1,0 +1,31 @@
+"""The `cofounder` command: run the stack or its parts, start and follow builds, replay."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from cofounder.cli import builds, ops, run
+
+app = typer.Typer(help=__doc__, no_args_is_help=True, add_completion=False)
+db_app = typer.Typer(help="Database schema (Alembic migrations).", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+
+# Registered here, in the order `cofounder --help` lists them.
+app.command()(run.dev)
+app.command()(builds.build)
+app.command("follow")(builds.follow_build)
+app.command()(builds.plan)
+app.command()(builds.approve)
+app.command()(builds.merge)
+app.command()(run.worker)
+app.command("sweep-sandboxes")(ops.sweep_sandboxes)
+app.command()(run.api)
+app.command("offline-model")(run.offline_model)
+db_app.command("upgrade")(ops.db_upgrade)
+app.command()(ops.replay)
+
+
+def main() -> None:
+    sys.exit(app())

@@ -1,0 +1,124 @@
+"""Commands about builds: start one, follow it, read and decide its plan, merge its pull request."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, NoReturn
+
+import typer
+
+from cofounder.cli.output import EXIT_BAD_INPUT, EXIT_FAILED, say
+from cofounder.follow import (
+    ApiError,
+    BuildsApi,
+    approve_lines,
+    follow,
+    merge_line,
+    plan_lines,
+)
+from cofounder.payloads import LOCAL_OWNER
+from cofounder.settings import Settings
+
+
+def build(
+    goal: Annotated[str, typer.Argument(help="What to build, in plain words.")],
+    project: Annotated[str, typer.Option(help="Project slug.")] = "demo",
+    require_approval: Annotated[bool, typer.Option(help="Wait for plan approval.")] = False,
+    wait: Annotated[bool, typer.Option(help="Follow the build until it ends.")] = False,
+) -> None:
+    """Start a build through the API. Exit 0 on success, 1 on a failed build, 2 on bad input."""
+    settings = Settings()
+    api = BuildsApi(settings.api_url)
+    try:
+        started = api.start(project, goal, require_approval)
+    except ApiError as err:
+        say(f"error: {err}")
+        raise typer.Exit(EXIT_BAD_INPUT if err.status_code == 422 else EXIT_FAILED) from None
+    say(f"build {started['id']} {started['status']} (workflow {started['workflow_id']})")
+    if wait:
+        _follow_to_the_end(settings, api, started["id"])
+
+
+def follow_build(build_id: str) -> None:
+    """Follow a running build (e.g. one an operator has just reset) until it ends.
+
+    Exit 0 when it succeeded, 1 when it failed or was cancelled, 2 for an unknown build."""
+    settings = Settings()
+    _follow_to_the_end(settings, BuildsApi(settings.api_url), build_id)
+
+
+def _follow_to_the_end(settings: Settings, api: BuildsApi, build_id: str) -> NoReturn:
+    try:
+        final = follow(api, build_id, say)
+    except ApiError as err:
+        say(f"error while following build {build_id}: {err}")
+        raise typer.Exit(EXIT_BAD_INPUT if err.status_code in (404, 422) else EXIT_FAILED) from None
+    report(settings, final)
+    raise typer.Exit(0 if final["status"] == "succeeded" else EXIT_FAILED)
+
+
+def report(settings: Settings, build: dict[str, Any]) -> None:
+    ui_host = settings.temporal_address.rpartition(":")[0] or "127.0.0.1"
+    ui = (
+        f"http://{ui_host}:{settings.temporal_ui_port}/namespaces/"
+        f"{settings.temporal_namespace}/workflows/{build['workflow_id']}"
+    )
+    cost = build.get("cost") or {}
+    say(f"\nbuild {build['id']} {build['status']} after {build.get('attempts', 0)} test attempt(s)")
+    say(
+        f"  cost: ${cost.get('usd', 0):.4f} ({cost.get('input_tokens', 0)} in / "
+        f"{cost.get('output_tokens', 0)} out tokens)"
+    )
+    if build.get("error"):
+        say(f"  error: {build['error']}")
+    if build.get("pull_request"):
+        pr = build["pull_request"]
+        say(f"  pull request #{pr['id']}: {pr['title']} ({pr['branch']} → {pr['base']})")
+        say(f"  diff:   curl {settings.api_url}/api/builds/{build['id']}/pull-request")
+        say(f"  merge:  cofounder merge {build['id']}")
+        remote = settings.git_remote(LOCAL_OWNER, build["project"])
+        say(f"  branch: git clone --branch {pr['branch']} {remote}")
+    say(f"  Temporal UI: {ui}")
+    say(f"  CLI: temporal workflow show --workflow-id {build['workflow_id']}")
+
+
+def plan(build_id: str) -> None:
+    """Print a build's plan (and how to decide it, while it awaits approval).
+
+    Exit 2 for an unknown build or one with no plan yet."""
+    api = BuildsApi(Settings().api_url)
+    try:
+        lines = plan_lines(api.plan(build_id))
+        awaiting = api.get(build_id)["status"] == "awaiting_approval"
+    except ApiError as err:
+        say(f"error: {err}")
+        raise typer.Exit(EXIT_BAD_INPUT if err.status_code in (404, 409, 422) else 1) from None
+    for line in lines + (approve_lines(build_id) if awaiting else []):
+        say(line)
+
+
+def approve(
+    build_id: str,
+    reject: Annotated[bool, typer.Option(help="Reject the plan instead.")] = False,
+    comment: str = "",
+) -> None:
+    """Approve (or reject) a build's plan that is awaiting approval."""
+    api = BuildsApi(Settings().api_url)
+    try:
+        result = api.approve(build_id, approved=not reject, comment=comment)
+    except ApiError as err:
+        say(f"error: {err}")
+        raise typer.Exit(EXIT_BAD_INPUT if err.status_code in (404, 409, 422) else 1) from None
+    say(f"build {result['id']}: plan {'rejected' if reject else 'approved'}")
+
+
+def merge(build_id: str) -> None:
+    """Merge a build's pull request into main, so the project's next build starts from it.
+
+    Exit 2 for an unknown build, one without a pull request, or a conflict with main."""
+    api = BuildsApi(Settings().api_url)
+    try:
+        pr = api.merge(build_id)
+    except ApiError as err:
+        say(f"error: {err}")
+        raise typer.Exit(EXIT_BAD_INPUT if err.status_code in (404, 409, 422) else 1) from None
+    say(merge_line(build_id, pr))
