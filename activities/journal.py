@@ -160,6 +160,7 @@ class JournaledCalls:
         price: ModelPrice,
         create: Callable[[], Awaitable[Message]],
         allowance_micro_usd: int | None = None,
+        step: int | None = None,
     ) -> tuple[Message, str, Usage]:
         """The response for `body` (from the journal in the build owner's `store`, or from
         `create()`), its key and usage. A new call whose worst case passes the allowance is
@@ -191,6 +192,7 @@ class JournaledCalls:
             role=role,
             model=model,
             usage=usage,
+            step=step,
         )
         logger.info(
             "model call",

@@ -17,6 +17,7 @@ async def record_call(
     role: str,
     model: str,
     usage: Usage,
+    step: int | None = None,
 ) -> None:
     """Insert the ledger row for one LLM call; a second insert with the same key does nothing."""
     values = dict(
@@ -24,6 +25,7 @@ async def record_call(
         build_id=build_id,
         role=role,
         model=model,
+        step=step,
         input_tokens=usage.input_tokens,
         output_tokens=usage.output_tokens,
         cache_creation_input_tokens=usage.cache_creation_input_tokens,

@@ -16,6 +16,7 @@ from pydantic import BaseModel, ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 
+from activities.diff import render_diff
 from activities.errors import (
     InvalidModelOutput,
     activity_boundary,
@@ -23,6 +24,7 @@ from activities.errors import (
 from activities.journal import JournaledCalls
 from activities.llm_tools import (
     DIAGNOSIS_HEADING,
+    DIFF_HEADING,
     SYSTEM_PROMPTS,
     TOOLS,
     DiagnosisOutput,
@@ -102,6 +104,7 @@ class LlmActivities:
             files=plan.files,
             test_command=plan.test_command,
             usage=usage,
+            steps=[step.title for step in plan.steps],
         )
 
     @activity.defn
@@ -154,6 +157,7 @@ class LlmActivities:
             prompt,
             DiagnosisOutput,
             request.allowance_micro_usd,
+            step=request.step,
         )
         return DebugResult(
             diagnosis_ref=await store.put_json(diagnosis.model_dump()),
@@ -184,9 +188,14 @@ class LlmActivities:
     async def _with_test_log(
         self, store: ArtifactStore, request: DebugRequest | ReviewRequest, heading: str
     ) -> str:
-        """The goal, plan and workspace, then the tail of the test run's log under `heading`."""
+        """The goal, plan and the change from the base as a diff, then the tail of the test
+        run's log under `heading`: small however large the repository."""
         files = await store.get_tree(request.workspace_ref)
-        prompt = await self._context(store, request.goal, request.plan_ref, files)
+        base = await store.get_tree(request.base_ref) if request.base_ref else {}
+        plan = render_plan(await store.get_json(request.plan_ref))
+        prompt = (
+            f"Goal: {request.goal}\n\nPlan:\n{plan}\n\n{DIFF_HEADING}\n{render_diff(base, files)}"
+        )
         # Test output is whatever the code printed; never let a stray byte fail the activity.
         log = (await store.get_bytes(request.log_ref)).decode("utf-8", errors="replace")
         return f"{prompt}\n\n{heading}:\n{tail(log)}"
@@ -205,13 +214,14 @@ class LlmActivities:
         prompt: str,
         output: type[Output],
         allowance: int | None,
+        step: int | None = None,
     ) -> tuple[Output, Usage]:
         """One call that must answer with the role's tool; its input validated as `output`."""
         tool = TOOLS[role]["name"]
         messages = [{"role": "user", "content": prompt}]
         choice = {"type": "tool", "name": tool}
         message, key, usage = await self._call(
-            store, role, build_id, 0, messages, choice, allowance=allowance
+            store, role, build_id, 0, messages, choice, allowance=allowance, step=step
         )
         calls = [b for b in message.content if isinstance(b, ToolUseBlock) and b.name == tool]
         try:
@@ -235,6 +245,7 @@ class LlmActivities:
         tool_choice: dict[str, Any] | None = None,
         *,
         allowance: int | None = None,
+        step: int | None = None,
     ) -> tuple[Message, str, Usage]:
         """One model call for `role`; the system prompt is marked for prompt caching."""
         model = self.settings.model_for(role)
@@ -257,4 +268,5 @@ class LlmActivities:
             price=self.settings.model_prices[model],
             create=lambda: create_message(self.client, body),
             allowance_micro_usd=allowance,
+            step=step,
         )

@@ -13,6 +13,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 DIAGNOSIS_HEADING = "Diagnosis of the failing tests:"
 # ... and the reviewer's findings under this one.
 REVIEW_HEADING = "The reviewer sent the code back; address these findings:"
+# A step of the plan the coder works on opens with this.
+STEP_HEADING = "Your task now is step"
+# The debugger and the reviewer read the change under this one.
+DIFF_HEADING = "The change from the project's base (a unified diff):"
 MAX_FILE_CHARS = 500_000
 MAX_PROMPT_FILE_CHARS = 200_000
 MAX_LOG_CHARS = 20_000
@@ -20,7 +24,8 @@ MAX_LOG_CHARS = 20_000
 SYSTEM_PROMPTS = {
     "architect": "You are the architect of a senior technical co-founder team. Turn the founder's "
     "goal into a small, testable plan: a title, a summary, ordered steps (each with the files it "
-    "expects to touch), the files, the third-party dependencies, the command that runs the tests "
+    "expects to touch, and each leaving the project's tests passing: a step that adds code adds "
+    "its tests), the files, the third-party dependencies, the command that runs the tests "
     "from the workspace root, and your estimate of the build's model cost in USD. "
     "Answer only by calling submit_plan.",
     "coder": "You are the coder of a senior technical co-founder team. Implement the plan as a "

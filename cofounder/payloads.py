@@ -125,6 +125,8 @@ class PlanResult(BaseModel):
     files: list[str] = Field(default_factory=list)
     test_command: str | None = None  # the plan's; None: the project's own
     usage: Usage = Field(default_factory=Usage)
+    # The titles of the plan's ordered steps (empty in histories from before steps).
+    steps: list[str] = Field(default_factory=list)
 
 
 class CodeRequest(BaseModel):
@@ -152,6 +154,11 @@ class Brief(BaseModel):
     diagnosis_ref: str | None = None  # the debugger's reading of a failing test run
     log_ref: str | None = None  # that run's log
     review_ref: str | None = None  # the reviewer's findings to address
+    # The build's step this pass works on (1-based, as BuildView.steps counts: the plan's steps,
+    # then review rounds); None: the whole plan at once (builds from before steps).
+    step: int | None = None
+    # The workspace as the build found it, to diff against; None: it started empty.
+    base_ref: str | None = None
 
 
 class TurnRequest(BaseModel):
@@ -164,6 +171,8 @@ class TurnRequest(BaseModel):
     conversation_ref: str | None = None  # None: the first turn, started from the brief
     # A word from the workflow (the loop guard) added to the conversation before this turn.
     note: str | None = None
+    # Go on in `conversation_ref` with a new message from the brief (a fix after failed tests).
+    follow_up: bool = False
     # What the build may still spend; a call that could cost more is not made.
     allowance_micro_usd: int | None = None
 
@@ -209,6 +218,8 @@ class SandboxRef(BaseModel):
     snapshot_ref: str | None = None
     # The commit of the project's main the workspace was checked out from; None: it started empty.
     base_commit: str | None = None
+    # That commit's files as a snapshot, kept for diffs; None: the workspace started empty.
+    base_ref: str | None = None
 
 
 class ToolsRequest(BaseModel):
@@ -265,6 +276,9 @@ class DebugRequest(BaseModel):
     log_ref: str
     # What the build may still spend; a call that could cost more is not made.
     allowance_micro_usd: int | None = None
+    # The prompt shows the change from this snapshot of the base; None: from an empty workspace.
+    base_ref: str | None = None
+    step: int | None = None  # the build's step the tests failed in, as Brief.step
 
 
 class DebugResult(BaseModel):
@@ -282,6 +296,8 @@ class ReviewRequest(BaseModel):
     log_ref: str
     # What the build may still spend; a call that could cost more is not made.
     allowance_micro_usd: int | None = None
+    # As DebugRequest's: the reviewer reads the diff against the base and the test log.
+    base_ref: str | None = None
 
 
 class ReviewResult(BaseModel):
@@ -350,13 +366,22 @@ class ApprovalDecision(BaseModel):
     comment: str = Field(default="", max_length=4000)
 
 
+class StepView(BaseModel):
+    """One step of the build as the status shows it: its title, where it is, what it cost."""
+
+    title: str
+    status: str = "pending"  # pending, coding, testing, debugging, done
+    attempts: int = 0  # test runs so far
+    cost: Usage = Field(default_factory=Usage)
+
+
 class BuildView(BaseModel):
     """What the `status` query answers: the live state of one build."""
 
     build_id: str
     status: BuildStatus
-    attempt: int = 0
-    max_attempts: int = 3
+    attempt: int = 0  # the build's test runs so far, every step's together
+    max_attempts: int = 3  # test runs one step (or review round) may take
     cost: Usage = Field(default_factory=Usage)
     last_error: str | None = None
     plan_title: str | None = None
@@ -366,6 +391,9 @@ class BuildView(BaseModel):
     # While awaiting_budget: the worst case of the call that is waiting.
     budget_needed_micro_usd: int | None = None
     cost_by_role: dict[str, Usage] = Field(default_factory=dict)
+    # The plan's steps, then one per review round that sent the code back, in order.
+    steps: list[StepView] = Field(default_factory=list)
+    step: int | None = None  # the one being worked on (1-based); None: none
     pull_request: PullRequestRef | None = None
     phases: int = 0
     run_id: str = ""

@@ -12,6 +12,7 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowFailureError, WorkflowHistory
 from temporalio.testing import WorkflowEnvironment
 
+from activities.agent import conversation
 from activities.agent.turns import AgentActivities
 from activities.llm import make_anthropic_client
 from activities.sandbox import SessionSpec
@@ -115,9 +116,9 @@ async def test_a_retried_turn_reuses_its_paid_answer(
     assert model_stats(offline_model)["served"] == 1
     assert await count(sessions, LedgerEntry, build_id=build_id) == 1
 
-    conversation = await owned(store).get_json(first.conversation_ref)
-    assert [message["role"] for message in conversation] == ["user", "assistant"]
-    assert conversation[0]["content"].startswith("Goal: a slug library")
+    messages = await conversation.load(owned(store), first.conversation_ref)
+    assert [message["role"] for message in messages] == ["user", "assistant"]
+    assert messages[0]["content"].startswith("Goal: a slug library")
 
 
 async def test_the_reviewer_sends_the_code_back_once_and_the_coder_answers(
@@ -129,7 +130,8 @@ async def test_the_reviewer_sends_the_code_back_once_and_the_coder_answers(
     assert view.status == BuildStatus.SUCCEEDED
     history = await handle.fetch_history()
     kinds = activity_types(history)
-    assert kinds.count("review") == 2 and kinds.count("run_tests") == 3
+    # Two plan steps (the first tested twice), then the review round's step.
+    assert kinds.count("review") == 2 and kinds.count("run_tests") == 4
     # The last coding pass started from the reviewer's findings, and answered them.
     last_pass = [r for r in turn_requests(history) if r.brief.review_ref is not None]
     assert len(last_pass) == 4 and last_pass[0].conversation_ref is None
@@ -177,12 +179,13 @@ async def test_a_long_build_continues_as_new_and_loses_nothing(
     # A tiny threshold: the build goes on in a new run between nearly every two coder turns.
     handle = await start_build(env.client, settings, sessions, continue_after_events=40)
     view = await handle.result()  # followed across every run
-    assert view.status == BuildStatus.SUCCEEDED and view.attempt == 2
+    assert view.status == BuildStatus.SUCCEEDED
+    assert [(step.status, step.attempts) for step in view.steps] == [("done", 2), ("done", 1)]
     runs = [run async for run in env.client.list_workflows(f"WorkflowId = '{handle.id}'")]
     assert len(runs) >= 3
     # Nothing was lost or done twice: the story, the cost and the side effects of one build.
     assert [status for status, _ in await progress(sessions, view.build_id)] == [
-        "planning", "coding", "testing", "debugging", "coding", "testing",
+        "planning", "coding", "testing", "debugging", "coding", "testing", "coding", "testing",
         "reviewing", "publishing", "succeeded",
     ]  # fmt: skip
     effects = await side_effects(sessions, view.build_id)

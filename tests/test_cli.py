@@ -49,7 +49,7 @@ async def test_build_wait_follows_every_phase_and_exits_0(
     lines = result.output.splitlines()
     phases = [line.split("]", 1)[1].split()[1] for line in lines if line.startswith("  [")]
     assert phases == [
-        "planning", "coding", "testing", "debugging", "coding", "testing",
+        "planning", "coding", "testing", "debugging", "coding", "testing", "coding", "testing",
         "reviewing", "publishing", "succeeded",
     ]  # fmt: skip
     assert "pull request #" in result.output and "cofounder/" in result.output

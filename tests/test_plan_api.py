@@ -25,6 +25,7 @@ from api.main import create_app
 from api.schemas.plans import PlanOut
 from cofounder.cli import app
 from cofounder.follow import BuildsApi, follow, plan_lines
+from cofounder.offline_model import script
 from cofounder.settings import Settings
 from tests.conftest import ServerThread
 from tests.helpers import inject_faults
@@ -34,10 +35,13 @@ runner = CliRunner()
 # The API serves from a thread of this process, so its log lines land in the CLI's captured output.
 LOG_LINE = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d \[")
 GOAL = "a slugify library with tests"
-STEPS = [
-    "Create the slugkit package with slugify()",
-    "Write pytest tests for separators, accents, trimming and empty results",
-    "Document usage in README.md",
+STEPS = script.plan(GOAL)["steps"]
+# How the CLI shows them: each title numbered, its description (if any) below it.
+STEP_LINES = [
+    line
+    for n, step in enumerate(STEPS, 1)
+    for line in [f"  {n}. {step['title']}", f"     {step.get('description')}"]
+    if not line.endswith("None")
 ]
 
 
@@ -103,11 +107,11 @@ async def test_the_plan_reads_at_the_gate_and_after_the_build_ended(
         assert plan["build_id"] == build_id
         assert plan["title"] == f"slugkit: {GOAL}"
         assert "slugify(text, separator='-')" in plan["summary"]
-        assert [step["title"] for step in plan["steps"]] == STEPS
+        assert [step["title"] for step in plan["steps"]] == [step["title"] for step in STEPS]
         assert plan["steps"][1] == {
-            "title": STEPS[1],
+            "title": STEPS[1]["title"],
             "description": None,
-            "files": ["tests/test_slugify.py"],
+            "files": ["README.md"],
         }
         assert "slugkit/__init__.py" in plan["files"] and "tests/test_slugify.py" in plan["files"]
         test_command = "python3 -m pytest -q -p no:cacheprovider"
@@ -122,8 +126,9 @@ async def test_the_plan_reads_at_the_gate_and_after_the_build_ended(
         code, lines = await asyncio.to_thread(cli, settings, api_url, "plan", build_id)
         assert code == 0, lines
         assert lines[0] == f"plan: slugkit: {GOAL}"
-        assert [line.strip() for line in lines if line.startswith("  1. ")] == [f"1. {STEPS[0]}"]
-        assert f"  3. {STEPS[2]}" in lines and "  slugkit/__init__.py" in lines
+        first = f"1. {STEPS[0]['title']}"
+        assert [line.strip() for line in lines if line.startswith("  1. ")] == [first]
+        assert f"  2. {STEPS[1]['title']}" in lines and "  slugkit/__init__.py" in lines
         assert f"test command: {test_command}" in lines
         assert "estimated cost: $0.0500" in lines
         assert lines[-2] == f"approve: cofounder approve {build_id}"
@@ -222,7 +227,7 @@ async def test_following_a_build_shows_its_plan_at_the_gate(
         shown.append(line.removeprefix("    "))
     assert shown[0] == f"plan: slugkit: {GOAL}"
     steps = shown.index("steps:") + 1
-    assert shown[steps : steps + 4] == [f"  {n}. {s}" for n, s in enumerate(STEPS, 1)] + ["files:"]
+    assert shown[steps : steps + len(STEP_LINES) + 1] == [*STEP_LINES, "files:"]
     assert shown[-2:] == [
         f"approve: cofounder approve {build_id}",
         f"reject:  cofounder approve {build_id} --reject --comment 'why'",

@@ -14,6 +14,7 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
+from activities.agent import conversation
 from api.main import create_app
 from cofounder.artifacts import ArtifactStore
 from cofounder.payloads import BuildStatus, BuildView, SandboxRef, TurnRequest
@@ -56,7 +57,7 @@ async def first_look(handle: WorkflowHandle[Any, BuildView], store: ArtifactStor
     """What the coder's first list_files answered: the conversation its second turn reads."""
     second_turn = TurnRequest.model_validate((await scheduled(handle, "model_turn"))[1])
     assert second_turn.conversation_ref is not None
-    messages = await store.get_json(second_turn.conversation_ref)
+    messages = await conversation.load(store, second_turn.conversation_ref)
     [result] = messages[2]["content"]
     return str(result["content"])
 
@@ -70,7 +71,7 @@ async def test_after_a_merge_the_next_build_adds_a_feature_to_the_merged_code(
     http: httpx.AsyncClient,
 ) -> None:
     first = await (await start_build(env.client, settings, sessions)).result()
-    assert first.status == BuildStatus.SUCCEEDED and first.attempt == 2
+    assert first.status == BuildStatus.SUCCEEDED and first.attempt == 3
     merged = await http.post(f"/api/builds/{first.build_id}/pull-request/merge")
     assert merged.status_code == 200, merged.text
     remote = settings.git_remote("local", "demo")
@@ -81,7 +82,8 @@ async def test_after_a_merge_the_next_build_adds_a_feature_to_the_merged_code(
     second = await handle.result()
 
     assert second.status == BuildStatus.SUCCEEDED
-    assert second.attempt == 1  # the feature passed its first test run
+    # The feature passed its first test run, and so did the README's line.
+    assert [step.attempts for step in second.steps] == [1, 1]
     # The build started from the merged code: pinned to it, and the coder's first look saw it.
     [tools, *_] = await scheduled(handle, "run_tools")
     assert SandboxRef.model_validate(tools["sandbox"]).base_commit == merged_main
@@ -90,7 +92,7 @@ async def test_after_a_merge_the_next_build_adds_a_feature_to_the_merged_code(
     # Its pull request, against main, is the feature alone.
     pr = (await http.get(f"/api/builds/{second.build_id}/pull-request")).json()
     changed = [line.split(" b/")[-1] for line in pr["diff"].splitlines() if line.startswith("diff")]
-    assert changed == ["slugkit/__init__.py", "tests/test_max_length.py"]
+    assert changed == ["README.md", "slugkit/__init__.py", "tests/test_max_length.py"]
     assert '-def slugify(text: str, separator: str = "-") -> str:' in pr["diff"]
     assert "max_length: int | None = None" in pr["diff"]
     branch = tree_of(remote, pr["branch"])

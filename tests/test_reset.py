@@ -106,14 +106,14 @@ async def test_reset_failed_build_finishes_with_its_own_progress_cost_and_pr(
     lines = [line for line in followed.output.splitlines() if line.startswith("  [")]
     phases = [line.split("]", 1)[1].split()[1] for line in lines]
     assert phases == [
-        "planning", "coding", "testing", "debugging", "coding", "testing",
+        "planning", "coding", "testing", "debugging", "coding", "testing", "coding", "testing",
         "reviewing", "publishing", "succeeded",
     ]  # fmt: skip
     final = await asyncio.to_thread(api.get, build["id"])
     runs = [event["run_id"] for event in final["progress"]]
     assert final["run_id"] != first_run
-    assert runs == [first_run] * 2 + [final["run_id"]] * 7
-    assert [event["seq"] for event in final["progress"]] == list(range(1, 10))
+    assert runs == [first_run] * 2 + [final["run_id"]] * 9
+    assert [event["seq"] for event in final["progress"]] == list(range(1, 12))
     assert final["error"] is None and final["pull_request"] is not None
 
     effects = await side_effects(sessions, build["id"])

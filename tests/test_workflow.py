@@ -76,7 +76,8 @@ async def test_demo_build_debugs_once_then_publishes(
     view = await handle.result()
 
     assert view.status == BuildStatus.SUCCEEDED
-    assert view.attempt == 2  # the scripted first attempt has one bug the tests catch
+    # The scripted first attempt has one bug the tests catch; the README step passes at once.
+    assert view.attempt == 3 and [step.attempts for step in view.steps] == [2, 1]
     assert view.pull_request is not None
     assert view.pull_request.branch == f"cofounder/{view.build_id}"
     assert await progress(sessions, view.build_id) == [
@@ -86,27 +87,30 @@ async def test_demo_build_debugs_once_then_publishes(
         ("debugging", 1),
         ("coding", 1),
         ("testing", 2),
-        ("reviewing", 2),
-        ("publishing", 2),
-        ("succeeded", 2),
+        ("coding", 2),
+        ("testing", 3),
+        ("reviewing", 3),
+        ("publishing", 3),
+        ("succeeded", 3),
     ]
     # What was published is the fixed code: the branch's own tests pass.
     assert published_tests_pass(settings, view.pull_request.branch)
     history = await handle.fetch_history()
     kinds = activity_types(history)
-    assert kinds.count("run_tests") == 2 and kinds.count("debug") == 1
+    assert kinds.count("run_tests") == 3 and kinds.count("debug") == 1
     # One sandbox session for the whole build, closed when it ended.
     assert kinds.count("open_sandbox") == 1 and kinds.count("close_sandbox") == 1
     assert kinds.index("open_sandbox") < kinds.index("model_turn") < kinds.index("run_tests")
     # The coder works in the sandbox, one turn and one tool run per activity: it looks, writes,
-    # hands over; after the diagnosis it reads, edits, runs the tests and hands over.
-    assert kinds.count("model_turn") == 3 + 4 and kinds.count("run_tools") == 2 + 3
+    # hands over; after the diagnosis it reads, edits, runs the tests and hands over; in the
+    # README step it looks, writes and hands over.
+    assert kinds.count("model_turn") == 3 + 4 + 3 and kinds.count("run_tools") == 2 + 3 + 2
     assert "write_code" not in kinds
     assert await LocalRuntime(settings).list_sessions() == []
     summaries = activity_summaries(history)
     assert all(summaries) and len(summaries) == len(kinds)  # every row in the UI says what it did
     assert summaries[kinds.index("plan")] == f"plan: {GOAL}"
-    assert "test run 2 of 3" in summaries and "diagnose test run 1" in summaries
+    assert "step 1: test run 2 of 3" in summaries and "diagnose test run 1" in summaries
     assert f"publish branch cofounder/{view.build_id}" in summaries
     assert "coder turn 1" in summaries and "turn 2: edit_file" in summaries
     assert kinds.index("plan") < kinds.index("model_turn") < kinds.index("review")
@@ -117,7 +121,7 @@ async def test_demo_build_debugs_once_then_publishes(
     assert effects == {"pull_requests": 1, "ledger_rows": model_stats(offline_model)["served"]}
     assert view.cost.calls == effects["ledger_rows"]
     row = await build_row(sessions, view.build_id)
-    assert (row.status, row.attempts, row.error) == ("succeeded", 2, None)
+    assert (row.status, row.attempts, row.error) == ("succeeded", 3, None)
     assert row.cost_micro_usd == view.cost.cost_micro_usd > 0
     assert row.finished_at is not None
 

@@ -1,4 +1,5 @@
-"""BuildWorkflow: plan → [approve] → code → test (→ debug → code → test)* → review → publish → cost.
+"""BuildWorkflow: plan → [approve] → for each step: code → test (→ debug → fix → test)* → review
+(→ fix → test → review)* → publish → cost.
 
 Deterministic orchestration only: every side effect is an activity, and every large thing
 (plans, files, logs, transcripts) travels as an artifact-store reference. The coding is in
@@ -12,8 +13,9 @@ import asyncio
 from temporalio import workflow
 from temporalio.exceptions import ActivityError, ApplicationError, is_cancelled_exception
 
-from workflows.coding import AGENT_LOOP_PATCH, Coding
+from workflows.coding import AGENT_LOOP_PATCH
 from workflows.failures import reason
+from workflows.plan_steps import PlanSteps
 from workflows.steps import (
     PUBLISH_ATTEMPT,
     PUBLISH_DEADLINE,
@@ -49,7 +51,7 @@ __all__ = ["WORKFLOW_NAME", "BudgetRanOut", "BuildFailed", "BuildWorkflow"]
 
 
 @workflow.defn(name=WORKFLOW_NAME)
-class BuildWorkflow(Coding):
+class BuildWorkflow(PlanSteps):
     @workflow.init
     def __init__(self, input: BuildInput) -> None:
         self._input = input
@@ -124,7 +126,7 @@ class BuildWorkflow(Coding):
             return
         self._plan_result = plan
         if workflow.patched(AGENT_LOOP_PATCH):
-            workspace_ref, report, review = await self._work_until_approved(input, plan.plan_ref)
+            workspace_ref, report, review = await self._code_and_review(input, plan.plan_ref)
         else:
             code = CodeRequest(
                 build_id=input.build_id,
@@ -183,7 +185,7 @@ class BuildWorkflow(Coding):
                 workspace_ref=workspace_ref,
                 review_ref=review.review_ref,
                 test_summary=report.summary,
-                attempts=self._view.attempt,
+                attempts=sum(step.attempts for step in self._view.steps) or self._view.attempt,
                 cost=self._view.cost,
             ),
             f"publish branch cofounder/{input.build_id}",

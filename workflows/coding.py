@@ -19,7 +19,6 @@ from workflows.steps import (
 with workflow.unsafe.imports_passed_through():
     from activities.agent.turns import AgentActivities
     from activities.llm import LlmActivities
-    from activities.sandbox.activities import SandboxActivities
     from cofounder.payloads import (
         Brief,
         BuildInput,
@@ -29,7 +28,6 @@ with workflow.unsafe.imports_passed_through():
         Resume,
         ReviewRequest,
         ReviewResult,
-        SandboxRequest,
         TestReport,
         ToolsRequest,
         TurnRequest,
@@ -55,12 +53,6 @@ class Coding(LegacyCoding):
         max_review_rounds times. After the last round the code is published with the
         reviewer's words in the pull request, approved or not."""
         resume = self._resuming
-        if resume is None:
-            self._sandbox = await self._sandbox_step(
-                SandboxActivities.open_sandbox,
-                SandboxRequest(build_id=input.build_id, owner=input.owner, project=input.project),
-                "open the build's sandbox",
-            )
         brief = resume.brief if resume else Brief(goal=input.goal, plan_ref=plan_ref)
         for self._round in range(resume.round if resume else 0, input.max_review_rounds + 1):
             workspace_ref, report = await self._agent_until_green(input, plan_ref, brief)
@@ -83,6 +75,7 @@ class Coding(LegacyCoding):
                 plan_ref=plan_ref,
                 workspace_ref=workspace_ref,
                 log_ref=report.log_ref,
+                base_ref=self._sandbox.base_ref if self._sandbox else None,
             ),
             "review the code that passed",
             "reviewer",
@@ -97,35 +90,42 @@ class Coding(LegacyCoding):
         Returns the snapshot of the workspace that passed and its test report.
         """
         first = self._resuming.attempt if self._resuming else 1
+        conversation: str | None = None
+        where = f"step {brief.step}: " if brief.step is not None else ""
         for attempt in range(first, input.max_attempts + 1):
             self._attempt = attempt
-            await self._agent(input, brief)
-            self._view.attempt = attempt
+            # A fix goes on in the pass's conversation: the coder remembers what it did.
+            conversation = await self._agent(input, brief, conversation)
+            self._view.attempt += 1  # the build's test runs, every pass's together
+            if self._view.step is not None:
+                self._view.steps[self._view.step - 1].attempts = attempt
             await self._set(BuildStatus.TESTING)
-            report = await self._test(input, None, attempt)
+            report = await self._test(input, None, attempt, where)
             assert report.sandbox is not None and report.sandbox.snapshot_ref is not None
             workspace_ref = report.sandbox.snapshot_ref
             if report.passed:
                 return workspace_ref, report
-            self._view.last_error = f"tests failed on attempt {attempt}: {tail(report.summary)}"
+            self._view.last_error = (
+                f"{where}tests failed on attempt {attempt}: {tail(report.summary)}"
+            )
             if attempt == input.max_attempts:
                 break
             diagnosis = await self._diagnose(input, plan_ref, workspace_ref, report, attempt)
-            brief = Brief(
-                goal=input.goal,
-                plan_ref=plan_ref,
-                diagnosis_ref=diagnosis.diagnosis_ref,
-                log_ref=report.log_ref,
+            brief = brief.model_copy(
+                update={"diagnosis_ref": diagnosis.diagnosis_ref, "log_ref": report.log_ref}
             )
-        raise BuildFailed(f"tests still failing after {input.max_attempts} attempts")
+        raise BuildFailed(f"{where}tests still failing after {input.max_attempts} attempts")
 
-    async def _agent(self, input: BuildInput, brief: Brief) -> None:
+    async def _agent(self, input: BuildInput, brief: Brief, conversation: str | None) -> str:
         """The coder's loop: a model turn, its tool calls run in the sandbox, until it answers
-        without a tool call; bounded by max_turns and by the loop guard."""
+        without a tool call; bounded by max_turns and by the loop guard. Given a
+        `conversation`, the loop goes on in it with the brief's news (a fix); the conversation
+        as the coder left it is returned."""
         resume, self._resuming = self._resuming, None
         if resume is None:
             await self._set(BuildStatus.CODING)
-        conversation = resume.conversation_ref if resume else None
+        follow_up = conversation is not None and resume is None
+        conversation = resume.conversation_ref if resume else conversation
         note = resume.note if resume else None
         guard = LoopGuard(resume.guard.last, resume.guard.repeats) if resume else LoopGuard()
         for turn in range(resume.turn if resume else 1, input.max_turns + 1):
@@ -135,12 +135,14 @@ class Coding(LegacyCoding):
                 brief=brief,
                 conversation_ref=conversation,
                 note=note,
+                follow_up=follow_up,
             )
             answer = await self._llm(
                 AgentActivities.model_turn, request, f"coder turn {turn}", "coder"
             )
+            follow_up, conversation = False, answer.conversation_ref
             if not answer.tool_calls:
-                return
+                return conversation
             assert self._sandbox is not None
             names = ", ".join(call.name for call in answer.tool_calls)
             tools = await self._sandbox_step(

@@ -35,7 +35,9 @@ class LegacyCoding(Steps):
 
     _test_command: str | None  # the plan's
 
-    async def _test(self, input: BuildInput, workspace_ref: str | None, attempt: int) -> TestReport:
+    async def _test(
+        self, input: BuildInput, workspace_ref: str | None, attempt: int, where: str = ""
+    ) -> TestReport:
         report = await self._step(
             SandboxActivities.run_tests,
             TestRequest(
@@ -46,7 +48,7 @@ class LegacyCoding(Steps):
                 sandbox=self._sandbox,
                 test_command=self._test_command,
             ),
-            f"test run {attempt} of {input.max_attempts}",
+            f"{where}test run {attempt} of {input.max_attempts}",
             SANDBOX_ATTEMPT,
             self._deadline(input.deadlines.sandbox, SANDBOX_DEADLINE),
             # A cancelled build waits until its sandbox run has really been killed.
@@ -111,6 +113,8 @@ class LegacyCoding(Steps):
                 plan_ref=plan_ref,
                 workspace_ref=workspace_ref,
                 log_ref=report.log_ref,
+                base_ref=self._sandbox.base_ref if self._sandbox else None,
+                step=self._view.step,
             ),
             f"diagnose test run {attempt}",
             "debugger",

@@ -112,6 +112,9 @@ class Steps:
         self._view.cost = self._view.cost + result.usage
         spent = self._view.cost_by_role.get(role, Usage())
         self._view.cost_by_role[role] = spent + result.usage
+        if self._view.step is not None:
+            step = self._view.steps[self._view.step - 1]
+            step.cost = step.cost + result.usage
         return result
 
     def _allowing(self, request: Request) -> Request:
@@ -141,6 +144,8 @@ class Steps:
 
     async def _set(self, status: BuildStatus, error: str | None = None) -> None:
         self._view.status = status
+        if self._view.step is not None:
+            self._view.steps[self._view.step - 1].status = status.value
         self._view.phases += 1
         workflow.upsert_search_attributes([BUILD_STATUS.value_set(status.value)])
         run_id = workflow.info().run_id

@@ -20,6 +20,7 @@ from anthropic.types import Message, ToolUseBlock
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 
+from activities.agent import conversation
 from activities.agent.tools import (
     CODER_TOOLS,
     ToolLimits,
@@ -29,7 +30,13 @@ from activities.agent.tools import (
 )
 from activities.errors import BadRequest, activity_boundary
 from activities.journal import JournaledCalls
-from activities.llm_tools import DIAGNOSIS_HEADING, REVIEW_HEADING, render_plan, tail
+from activities.llm_tools import (
+    DIAGNOSIS_HEADING,
+    REVIEW_HEADING,
+    STEP_HEADING,
+    render_plan,
+    tail,
+)
 from activities.model_api import create_message
 from activities.sandbox import SandboxRuntime
 from activities.sandbox.activities import reconnect
@@ -85,11 +92,12 @@ class AgentActivities:
         if request.role not in AGENT_PROMPTS:
             raise BadRequest(f"no agent loop for the {request.role!r} role")
         role = cast(Role, request.role)
-        messages: list[dict[str, Any]]
-        if request.conversation_ref is None:
-            messages = [{"role": "user", "content": await self._opening(store, request.brief)}]
-        else:
-            messages = await store.get_json(request.conversation_ref)
+        messages: list[dict[str, Any]] = []
+        if request.conversation_ref is not None:
+            messages = await conversation.load(store, request.conversation_ref)
+        if request.conversation_ref is None or request.follow_up:
+            text = await self._brief_text(store, request.brief, opening=not messages)
+            messages.append({"role": "user", "content": text})
         if request.note:
             messages = with_note(messages, request.note)
         body = self._body(role, messages)
@@ -102,13 +110,14 @@ class AgentActivities:
             price=self.settings.model_prices[body["model"]],
             create=lambda: create_message(self.client, body),
             allowance_micro_usd=request.allowance_micro_usd,
+            step=request.brief.step,
         )
         answer = [block.model_dump(mode="json", exclude_none=True) for block in message.content]
         messages = [*messages, {"role": "assistant", "content": answer}]
         calls = [b for b in message.content if isinstance(b, ToolUseBlock)]
         return TurnResult(
             response_ref=await store.put_json(message.model_dump(mode="json")),
-            conversation_ref=await store.put_json(messages),
+            conversation_ref=await conversation.save(store, messages),
             tool_calls=[ToolCall(id=call.id, name=call.name) for call in calls],
             stop_reason=message.stop_reason,
             usage=usage,
@@ -145,19 +154,19 @@ class AgentActivities:
                 )
             )
             changed = changed or outcome.changed
-        messages = await store.get_json(request.conversation_ref)
+        messages = await conversation.load(store, request.conversation_ref)
         messages.append({"role": "user", "content": results})
         return ToolsResult(
-            conversation_ref=await store.put_json(messages),
+            conversation_ref=await conversation.save(store, messages),
             outcomes=outcomes,
             changed=changed,
             sandbox=sandbox,
         )
 
-    async def _opening(self, store: ArtifactStore, brief: Brief) -> str:
-        """The first message: the goal and the plan, and what failed if this is a fix."""
-        plan = render_plan(await store.get_json(brief.plan_ref))
-        text = f"Goal: {brief.goal}\n\nPlan:\n{plan}\n\nStart by looking at the workspace."
+    async def _brief_text(self, store: ArtifactStore, brief: Brief, opening: bool) -> str:
+        """The words of `brief`: an opening (the goal, the plan, the step) and what failed or
+        what the reviewer found; a follow-up in a step's conversation has only the latter."""
+        text = await self._opening(store, brief) if opening else "The tests still fail."
         if brief.diagnosis_ref:
             diagnosis = await store.get_json(brief.diagnosis_ref)
             text += f"\n\n{DIAGNOSIS_HEADING}\n{diagnosis['summary']}\n\nFix: {diagnosis['fix']}"
@@ -169,6 +178,14 @@ class AgentActivities:
             output = (await store.get_bytes(brief.log_ref)).decode("utf-8", errors="replace")
             text += f"\n\nThe failing test run's output:\n{tail(output)}"
         return text
+
+    async def _opening(self, store: ArtifactStore, brief: Brief) -> str:
+        plan = await store.get_json(brief.plan_ref)
+        text = f"Goal: {brief.goal}\n\nPlan:\n{render_plan(plan)}\n\n"
+        steps = plan.get("steps", [])
+        if brief.step is not None and brief.step <= len(steps):
+            text += step_text(steps, brief.step) + "\n\n"
+        return text + "Start by looking at the workspace."
 
     def _body(self, role: Role, messages: list[dict[str, Any]]) -> dict[str, Any]:
         """The request, with cache breakpoints on the stable prefix (system prompt and tools)
@@ -182,6 +199,19 @@ class AgentActivities:
             "tools": tools,
             "messages": cached_tail(messages),
         }
+
+
+def step_text(steps: list[dict[str, Any]], number: int) -> str:
+    """What the coder is asked to do in step `number` (1-based) of the plan's `steps`."""
+    step = steps[number - 1]
+    files = ", ".join(step.get("files", [])) or "as needed"
+    done = "The steps before it are done: their code is in the workspace. " if number > 1 else ""
+    return (
+        f"{STEP_HEADING} {number} of {len(steps)}: {step['title']}\n"
+        f"{step.get('description') or ''}\nFiles: {files}\n"
+        f"{done}Do this step only, and leave the project's tests passing; the steps after it "
+        "come later."
+    )
 
 
 def _outcome_key(call: ToolUseBlock) -> str:

@@ -75,6 +75,7 @@ class SandboxActivities:
             language=language,
             snapshot_ref=snapshot_ref,
             base_commit=base.commit if base else None,
+            base_ref=snapshot_ref,
         )
 
     async def _base(self, request: SandboxRequest) -> Checkout | None:

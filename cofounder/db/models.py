@@ -116,6 +116,8 @@ class LedgerEntry(Base):
     build_id: Mapped[str] = mapped_column(ForeignKey("builds.id"), index=True)
     role: Mapped[str] = mapped_column(String(32))
     model: Mapped[str] = mapped_column(String(100))
+    # The build's step (1-based, as its status counts them); None: planning or review.
+    step: Mapped[int | None] = mapped_column(Integer, nullable=True)
     input_tokens: Mapped[int] = mapped_column(BigInteger, default=0)
     output_tokens: Mapped[int] = mapped_column(BigInteger, default=0)
     cache_creation_input_tokens: Mapped[int] = mapped_column(BigInteger, default=0)

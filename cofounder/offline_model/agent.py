@@ -1,12 +1,13 @@
 """The scripted coder of the agent loop: it works through the workspace tools turn by turn.
 
-A first pass looks at the workspace, writes the project (with its one bug) and hands over. A fix
-pass (the request carries the debugger's diagnosis) reads the module, edits the one line, runs
-the tests and hands over. When the first look finds the project already there (a build of a
-project whose earlier build was merged), it adds a feature instead: reads the module, edits
-slugify, writes the feature's tests, runs them and hands over. The turn is read from the
-conversation, so every answer is a pure function of the request, as the rest of the offline
-model's are.
+The plan has two steps. The first step's first pass looks at the workspace, writes the code
+and its tests (with the one bug) and hands over. A fix pass (the build went on in the step's
+conversation with the debugger's diagnosis) reads the module, edits the one line, runs the tests
+and hands over. When the first look finds the project already there (a build of a project whose
+earlier build was merged), it adds a feature instead: reads the module, edits slugify, writes the
+feature's tests, runs them and hands over. The second step writes the README, or adds the
+feature's line to the one there. The pass and its turn are read from the conversation, so every
+answer is a pure function of the request, as the rest of the offline model's are.
 """
 
 from __future__ import annotations
@@ -26,6 +27,28 @@ def turn_of(messages: list[dict[str, Any]]) -> int:
     return sum(1 for message in messages if message.get("role") == "assistant")
 
 
+def current_pass(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The messages from the one that started the coder's current pass (the step's opening, or
+    the news that its tests failed) on: a user message of text alone, no tool results."""
+    starts = [i for i, message in enumerate(messages) if _starts_pass(message)]
+    return messages[starts[-1] :] if starts else messages
+
+
+def _starts_pass(message: dict[str, Any]) -> bool:
+    content = message.get("content")
+    if message.get("role") != "user":
+        return False
+    if isinstance(content, str):
+        return True
+    return isinstance(content, list) and all(block.get("type") == "text" for block in content)
+
+
+def step_of(text: str) -> int | None:
+    """The plan step the pass's opening asks for; None: the whole plan at once."""
+    found = re.search(rf"{re.escape(script.STEP_HEADING)} (\d+) of \d+", text)
+    return int(found.group(1)) if found else None
+
+
 def last_results(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
     content = messages[-1].get("content")
     if not isinstance(content, list):
@@ -37,21 +60,26 @@ def coder_turn(
     messages: list[dict[str, Any]],
     goal: str,
     text: str,
+    opening: str,
     slow_tests: float | None,
     malformed: bool,
     stuck: bool = False,
 ) -> list[tuple[str, dict[str, Any]]]:
-    """This turn's tool calls as (name, input); none means the coder is done."""
+    """This turn's tool calls as (name, input); none means the coder is done. `messages` and
+    `text` are the current pass's, `opening` the conversation's first message."""
     if stuck:
         return [("list_files", {"path": "."})]
     turn = turn_of(messages)
     failed = any(result.get("is_error") for result in last_results(messages))
+    step = step_of(opening)
     if script.DIAGNOSIS_HEADING in text:
         calls = _fix(turn, text)
+    elif step == script.DOCS_STEP:
+        calls = _docs(turn, goal, messages)
     elif _project_exists(messages):
         calls = _feature(turn, messages)
     else:
-        calls = _first_pass(turn, goal, failed)
+        calls = _first_pass(turn, goal, failed, step)
     if malformed and calls:
         calls[0] = (calls[0][0], {"path": 5})  # a wrong type: the tool answers with an error
     if slow_tests:
@@ -59,12 +87,29 @@ def coder_turn(
     return calls
 
 
-def _first_pass(turn: int, goal: str, failed: bool) -> list[tuple[str, dict[str, Any]]]:
+def _first_pass(
+    turn: int, goal: str, failed: bool, step: int | None
+) -> list[tuple[str, dict[str, Any]]]:
     if turn == 0:
         return [("list_files", {"path": "."})]
     if turn == 1 or (failed and turn < 4):
         files = script.project_files(goal, fixed=False)
+        if step is not None:  # the README is the docs step's
+            files.pop(script.README)
         return [_write(path, content) for path, content in files.items()]
+    return []
+
+
+def _docs(turn: int, goal: str, messages: list[dict[str, Any]]) -> list[tuple[str, dict[str, Any]]]:
+    """Write the README; one already there (a merged build's) gets the feature's line."""
+    if turn == 0:
+        return [("list_files", {"path": "."})]
+    listed = "\n".join(_text(block) for block in last_results(messages[:3]))
+    exists = any(line.startswith(f"{script.README} (") for line in listed.splitlines())
+    if turn == 1 and not exists:
+        return [_write(script.README, script.project_files(goal, fixed=True)[script.README])]
+    if turn == 1:
+        return [("edit_file", {"path": script.README, **feature.README_EDIT})]
     return []
 
 

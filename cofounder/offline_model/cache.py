@@ -22,7 +22,8 @@ def segments(body: Any) -> list[tuple[str, bool]]:
     blocks += system if isinstance(system, list) else ([system] if system else [])
     for message in body.messages:
         content = message.get("content")
-        parts = content if isinstance(content, list) else [content]
+        # A string is one text block, as the API reads it: cached alike either way.
+        parts = content if isinstance(content, list) else [{"type": "text", "text": content}]
         blocks += [{"role": message.get("role"), "block": part} for part in parts]
     found = []
     for block in blocks:

@@ -33,3 +33,9 @@ def test_short_slugs_stay_whole_and_a_long_first_word_is_cut():
     assert slugify("Hello World", max_length=11) == "hello-world"
     assert slugify("Supercalifragilistic", max_length=5) == "super"
 """
+
+# The line the docs step adds to the README the first build wrote.
+README_EDIT = {
+    "old": "Run the tests with",
+    "new": "`slugify(text, max_length=20)` cuts a slug at a separator.\n\nRun the tests with",
+}

@@ -126,15 +126,12 @@ def plan(goal: str) -> dict[str, Any]:
         "`slugify(text, separator = '-')` from index.js, tested with node:test and node:assert.",
         "steps": [
             {
-                "title": "Write slugify in index.js and package.json",
-                "description": "CommonJS, no dependencies; the test script is `node --test`.",
-                "files": [MODULE, "package.json"],
+                "title": "Write slugify in index.js with node:test tests and package.json",
+                "description": "CommonJS, no dependencies; the test script is `node --test`. "
+                "Test separators, accents, trimming and empty results.",
+                "files": [MODULE, TESTS, "package.json"],
             },
-            {
-                "title": "Test separators, accents, trimming and empty results with node:test",
-                "files": [TESTS],
-            },
-            {"title": "Document usage in README.md", "files": ["README.md"]},
+            {"title": "Document usage in README.md", "files": [script.README]},
         ],
         "files": list(FILES),
         "dependencies": [],
@@ -154,15 +151,17 @@ def project_files(goal: str, fixed: bool) -> dict[str, str]:
 
 
 def coder_turn(
-    messages: list[dict[str, Any]], goal: str, text: str, fault: Fault
+    messages: list[dict[str, Any]], goal: str, text: str, opening: str, fault: Fault
 ) -> list[tuple[str, dict[str, Any]]]:
-    """The agent loop coder's tool calls this turn as (name, input); none means it is done."""
+    """The agent loop coder's tool calls this turn as (name, input); none means it is done.
+    `messages` and `text` are the current pass's, `opening` the conversation's first message."""
     if fault.stuck:
         return [("list_files", {"path": "."})]
+    step = agent.step_of(opening)
     if script.DIAGNOSIS_HEADING in text or script.REVIEW_HEADING in text:
         calls = _fix(messages)
     else:
-        calls = _first_pass(messages, goal)
+        calls = _first_pass(messages, goal, step)
     if fault.malformed and calls:
         calls[0] = (calls[0][0], {"path": 5})  # a wrong type: the tool answers with an error
     if fault.slow_tests:
@@ -171,14 +170,20 @@ def coder_turn(
     return calls
 
 
-def _first_pass(messages: list[dict[str, Any]], goal: str) -> list[tuple[str, dict[str, Any]]]:
-    """Look, write the project (again while writes fail, up to turn 3), hand over."""
+def _first_pass(
+    messages: list[dict[str, Any]], goal: str, step: int | None
+) -> list[tuple[str, dict[str, Any]]]:
+    """Look, write the step's files (again while writes fail, up to turn 3), hand over: the
+    code and tests in the first step, the README in the docs step, all at once without steps."""
     turn = agent.turn_of(messages)
     failed = any(result.get("is_error") for result in agent.last_results(messages))
     if turn == 0:
         return [("list_files", {"path": "."})]
     if turn == 1 or (failed and turn < 4):
         files = project_files(goal, fixed=False)
+        if step is not None:
+            docs = step == script.DOCS_STEP
+            files = {p: c for p, c in files.items() if (p == script.README) == docs}
         return [("write_file", {"path": p, "content": c}) for p, c in files.items()]
     return []
 

@@ -15,6 +15,11 @@ from typing import Any
 # and the agent loop the reviewer's findings under the other (activities/llm_tools.py).
 DIAGNOSIS_HEADING = "Diagnosis of the failing tests:"
 REVIEW_HEADING = "The reviewer sent the code back; address these findings:"
+# ... and opens a plan step's conversation with this (activities/llm_tools.py).
+STEP_HEADING = "Your task now is step"
+# The plan's step that writes the README (1-based); the one before writes the code.
+DOCS_STEP = 2
+README = "README.md"
 
 _BUGGY_PATTERN = 'r"[^a-z0-9]"'
 _FIXED_PATTERN = 'r"[^a-z0-9]+"'
@@ -104,12 +109,12 @@ def plan(goal: str) -> dict[str, Any]:
         "summary": f"To deliver '{short}', build a tiny dependency-free package `slugkit` with "
         "`slugify(text, separator='-')`, covered by pytest tests runnable from the root.",
         "steps": [
-            {"title": "Create the slugkit package with slugify()", "files": [FILES[0], FILES[3]]},
             {
-                "title": "Write pytest tests for separators, accents, trimming and empty results",
-                "files": [FILES[1]],
+                "title": "Create the slugkit package with slugify() and its pytest tests",
+                "description": "Separators, accents, trimming and empty results, tested.",
+                "files": [FILES[0], FILES[1], FILES[3]],
             },
-            {"title": "Document usage in README.md", "files": [FILES[2]]},
+            {"title": "Document usage in README.md", "files": [README]},
         ],
         "files": list(FILES),
         "dependencies": [],

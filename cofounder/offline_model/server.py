@@ -230,15 +230,18 @@ def _agent_coder(
             {"type": "text", "text": "One more thing."},
             _tool_use(digest, 0, "run_command", command),
         ]
+    messages = agent.current_pass(body.messages)
+    text = "\n".join(_blocks_text(m.get("content")) for m in messages if m.get("role") == "user")
+    opening = _blocks_text(body.messages[0].get("content"))
     if node.wanted(goal):
-        calls = node.coder_turn(body.messages, goal, text, fault)
+        calls = node.coder_turn(messages, goal, text, opening, fault)
     elif script.REVIEW_HEADING in text:
-        calls = reviewed.coder_turn(agent.turn_of(body.messages))
+        calls = reviewed.coder_turn(agent.turn_of(messages))
     else:
         calls = agent.coder_turn(
-            body.messages, goal, text, fault.slow_tests, bool(fault.malformed), fault.stuck
+            messages, goal, text, opening, fault.slow_tests, bool(fault.malformed), fault.stuck
         )
-    words = {"type": "text", "text": agent.summary(agent.turn_of(body.messages))}
+    words = {"type": "text", "text": agent.summary(agent.turn_of(messages))}
     return [words, *(_tool_use(digest, i, name, args) for i, (name, args) in enumerate(calls))]
 
 
