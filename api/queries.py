@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
 
 from api.errors import NotFound
-from api.schemas.builds import BuildOut, ProgressOut
+from api.schemas.builds import BuildOut, Cost, ProgressOut, StepOut
 from cofounder.db import Build, BuildEvent, LedgerEntry, Project, PullRequest
 from cofounder.payloads import BuildStatus, BuildView
 from workflows.build import BuildWorkflow
@@ -42,13 +42,35 @@ async def load_build(session: AsyncSession, owner: str, build_id: str) -> BuildO
     return BuildOut.from_row(row[0], row[1], row[2])
 
 
-async def _spent_by_role(session: AsyncSession, build_id: str) -> list[tuple[str, int]]:
+async def _with_ledger(session: AsyncSession, build: BuildOut) -> BuildOut:
+    """An ended build with what the ledger says it spent per role (in its budget) and per step."""
+    if build.budget is not None:
+        spent = await _spent_by(session, build.id, "role")
+        by_role = {role: cost / 1e6 for role, cost, *_ in spent}
+        budget = build.budget.model_copy(update={"spent_by_role_usd": by_role})
+        build = build.model_copy(update={"budget": budget})
+    steps = []
+    for number, cost, tokens_in, tokens_out in await _spent_by(session, build.id, "step"):
+        if number is not None:
+            spent = Cost.of(cost, tokens_in, tokens_out)
+            steps.append(StepOut(number=number, title=None, status=None, attempts=None, cost=spent))
+    return build.model_copy(update={"steps": sorted(steps, key=lambda step: step.number)})
+
+
+async def _spent_by(session: AsyncSession, build_id: str, column: str) -> list[Any]:
+    """The build's ledger summed per `column`: (value, cost, input tokens, output tokens)."""
+    key = getattr(LedgerEntry, column)
     query = (
-        select(LedgerEntry.role, func.sum(LedgerEntry.cost_micro_usd))
+        select(
+            key,
+            func.sum(LedgerEntry.cost_micro_usd),
+            func.sum(LedgerEntry.input_tokens),
+            func.sum(LedgerEntry.output_tokens),
+        )
         .where(LedgerEntry.build_id == build_id)
-        .group_by(LedgerEntry.role)
+        .group_by(key)
     )
-    return [(role, int(cost)) for role, cost in (await session.execute(query)).all()]
+    return [(value, int(c), int(i), int(o)) for value, c, i, o in await session.execute(query)]
 
 
 async def list_builds(
@@ -83,10 +105,8 @@ async def live_build(session: AsyncSession, client: Client, owner: str, build_id
         view = await _live_view(handle, build_id)
     if view is not None:
         build = build.with_view(view)
-    elif build.budget is not None:  # the row's budget, with the ledger's spend per role
-        by_role = {role: cost / 1e6 for role, cost in (await _spent_by_role(session, build_id))}
-        budget = build.budget.model_copy(update={"spent_by_role_usd": by_role})
-        build = build.model_copy(update={"budget": budget})
+    else:
+        build = await _with_ledger(session, build)
     story = run_story(events, build.run_id or "")
     if not story and view is not None:
         # A run that has recorded nothing yet: it goes on from the latest recorded run, whose

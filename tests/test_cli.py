@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import socket
 import sqlite3
 from collections.abc import Iterator
@@ -53,6 +54,9 @@ async def test_build_wait_follows_every_phase_and_exits_0(
         "reviewing", "publishing", "succeeded",
     ]  # fmt: skip
     assert "pull request #" in result.output and "cofounder/" in result.output
+    # What each step of the plan cost, from the ledger once the build has ended.
+    assert re.search(r"^  step 1: \$0\.\d{4}$", result.output, re.MULTILINE)
+    assert re.search(r"^  step 2: \$0\.\d{4}$", result.output, re.MULTILINE)
 
     # The finished build's history, fetched from the server, replays against this code.
     workflow_id = result.output.split("(workflow ", 1)[1].split(")", 1)[0]

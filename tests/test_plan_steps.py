@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator
 
+import httpx
 import pytest_asyncio
 from sqlalchemy import select
 from temporalio.api.enums.v1 import EventType
@@ -15,6 +16,7 @@ from temporalio.testing import WorkflowEnvironment
 from activities.agent import conversation
 from activities.diff import render_diff
 from activities.llm import LlmActivities, make_anthropic_client
+from api.main import create_app
 from cofounder.artifacts import ArtifactStore
 from cofounder.db import LedgerEntry
 from cofounder.offline_model import script
@@ -24,9 +26,11 @@ from tests.helpers import (
     GOAL,
     activity_summaries,
     env_for,
+    inject_faults,
     insert_build,
     owned,
     start_build,
+    wait_for_status,
 )
 from tests.processes import demo_git
 from worker import running_worker
@@ -129,3 +133,44 @@ async def test_the_reviewer_reads_the_change_however_large_the_repository(
     used = review.usage
     sent = used.input_tokens + used.cache_creation_input_tokens + used.cache_read_input_tokens
     assert sent < 10_000  # the 480 KB it did not change (~120,000 tokens) stayed out
+
+
+@pytest_asyncio.fixture
+async def http(
+    settings: Settings, env: WorkflowEnvironment, sessions
+) -> AsyncIterator[httpx.AsyncClient]:
+    served = create_app(settings, client=env.client)
+    async with served.router.lifespan_context(served):
+        transport = httpx.ASGITransport(app=served)
+        async with httpx.AsyncClient(transport=transport, base_url="http://api") as client:
+            yield client
+
+
+async def test_the_api_shows_each_steps_cost_live_and_after_the_end(
+    env: WorkflowEnvironment,
+    settings: Settings,
+    sessions,
+    worker,
+    offline_model: str,
+    http: httpx.AsyncClient,
+) -> None:
+    inject_faults(offline_model, {"delay": 2.0, "role": "reviewer"})
+    handle = await start_build(env.client, settings, sessions)
+    view = await wait_for_status(handle, BuildStatus.REVIEWING)
+    live = (await http.get(f"/api/builds/{view.build_id}")).json()
+    titles = [step["title"] for step in script.plan(GOAL)["steps"]]
+    assert [(s["number"], s["title"], s["status"], s["attempts"]) for s in live["steps"]] == [
+        (1, titles[0], "done", 2),
+        (2, titles[1], "done", 1),
+    ]
+    costs = [step["cost"]["usd"] for step in live["steps"]]
+    assert all(cost > 0 for cost in costs)
+
+    await handle.result()
+    ended = (await http.get(f"/api/builds/{view.build_id}")).json()
+    assert ended["status"] == "succeeded"
+    # The ledger's sums per step, as the live view counted them.
+    assert [(s["number"], s["cost"]["usd"]) for s in ended["steps"]] == [
+        (1, costs[0]),
+        (2, costs[1]),
+    ]

@@ -7,7 +7,7 @@ from pydantic import BaseModel, ConfigDict, Field, computed_field
 from api.schemas.budget import BudgetOut
 from api.schemas.fields import Goal, Slug, UtcDatetime
 from cofounder.db import Build, PullRequest
-from cofounder.payloads import BuildStatus, BuildView
+from cofounder.payloads import BuildStatus, BuildView, StepView
 
 
 class BuildCreate(BaseModel):
@@ -69,6 +69,27 @@ class ProgressOut(BaseModel):
         return self.cost_micro_usd / 1_000_000
 
 
+class StepOut(BaseModel):
+    """One step of a build: the plan's steps in order, then one per review round that sent
+    the code back."""
+
+    number: int = Field(description="Counts from 1, as the ledger's rows name it.")
+    title: str | None = Field(description="Null once the build has ended (the ledger keeps none).")
+    status: str | None = Field(
+        description="pending, coding, testing, debugging or done; null once the build has ended."
+    )
+    attempts: int | None = Field(description="Its test runs; null once the build has ended.")
+    cost: Cost
+
+    @classmethod
+    def of(cls, number: int, step: StepView) -> StepOut:
+        used = step.cost
+        cost = Cost.of(used.cost_micro_usd, used.input_tokens, used.output_tokens)
+        return cls(
+            number=number, title=step.title, status=step.status, attempts=step.attempts, cost=cost
+        )
+
+
 class BuildOut(BaseModel):
     """One build as the dashboard and the CLI see it."""
 
@@ -92,6 +113,11 @@ class BuildOut(BaseModel):
         default=None,
         description="The limit, what is left and (single-build reads) the spend per role; "
         "null for builds from before budgets.",
+    )
+    steps: list[StepOut] = Field(
+        default_factory=list,
+        description="The build's steps with what each cost (single-build reads only; builds "
+        "from before steps have none).",
     )
     progress: list[ProgressOut] = Field(
         default_factory=list,
@@ -142,6 +168,7 @@ class BuildOut(BaseModel):
                 "pull_request": pull_request,
                 "run_id": view.run_id or self.run_id,
                 "budget": BudgetOut.of(view),
+                "steps": [StepOut.of(n, step) for n, step in enumerate(view.steps, start=1)],
             }
         )
 

@@ -68,6 +68,9 @@ def report(settings: Settings, build: dict[str, Any]) -> None:
         f"  cost: ${cost.get('usd', 0):.4f} ({cost.get('input_tokens', 0)} in / "
         f"{cost.get('output_tokens', 0)} out tokens)"
     )
+    for step in build.get("steps") or []:
+        title = f" {step['title']}" if step.get("title") else ""
+        say(f"  step {step['number']}:{title} ${step['cost']['usd']:.4f}")
     if build.get("error"):
         say(f"  error: {build['error']}")
     if build.get("pull_request"):
