@@ -1,18 +1,17 @@
 """Claude roles as activities: architect, coder, debugger and reviewer, through the anthropic SDK.
 
-Every call goes through `_call` and the call journal (activities/journal.py): a retry reuses the
-answers already paid for, and each call has exactly one ledger row. Large things (plans,
-workspaces, diagnoses, reviews, transcripts) go to the artifact store; results carry references.
+Every call goes through `RoleCalls.call` (activities/role_calls.py) and the call journal
+(activities/journal.py): a retry reuses the answers already paid for, and each call has exactly
+one ledger row. Large things (plans, workspaces, diagnoses, reviews, transcripts) go to the
+artifact store; results carry references.
 """
 
 from __future__ import annotations
 
-from typing import Any, NoReturn, TypeVar
+from typing import Any, NoReturn
 
 import anthropic
-import structlog
-from anthropic.types import Message, ToolUseBlock
-from pydantic import BaseModel, ValidationError
+from anthropic.types import ToolUseBlock
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 
@@ -25,19 +24,16 @@ from activities.journal import JournaledCalls
 from activities.llm_tools import (
     DIAGNOSIS_HEADING,
     DIFF_HEADING,
-    SYSTEM_PROMPTS,
-    TOOLS,
     DiagnosisOutput,
     PlanOutput,
     ReviewOutput,
-    describe_errors,
     render_files,
     render_plan,
     shorten,
     tail,
     write_file,
 )
-from activities.model_api import create_message
+from activities.role_calls import RoleCalls
 from cofounder.artifacts import ArtifactStore
 from cofounder.payloads import (
     CodeRequest,
@@ -50,16 +46,11 @@ from cofounder.payloads import (
     ReviewResult,
     Usage,
 )
-from cofounder.settings import Role, Settings
-
-log = structlog.get_logger()
+from cofounder.settings import Settings
 
 # Enough for a write / fix / confirm cycle with room for self-correction, never an endless loop.
 CODER_MAX_TURNS = 8
 OFFLINE_API_KEY = "offline"
-EPHEMERAL = {"type": "ephemeral"}
-
-Output = TypeVar("Output", bound=BaseModel)
 
 
 def make_anthropic_client(settings: Settings) -> anthropic.AsyncAnthropic:
@@ -88,13 +79,14 @@ class LlmActivities:
         self.store = store
         self.sessions = sessions
         self.calls = JournaledCalls(sessions)
+        self.roles = RoleCalls(client, settings, self.calls)
 
     @activity.defn
     @activity_boundary
     async def plan(self, request: PlanRequest) -> PlanResult:
         store = self.store.for_owner(request.owner)
         prompt = f"Goal: {request.goal}\nProject: {request.project}\n\nPlan this build."
-        plan, usage = await self._forced(
+        plan, usage = await self.roles.forced(
             store, "architect", request.build_id, prompt, PlanOutput, request.allowance_micro_usd
         )
         return PlanResult(
@@ -121,7 +113,7 @@ class LlmActivities:
         for turn in range(CODER_MAX_TURNS):
             left = request.allowance_micro_usd
             left = None if left is None else left - usage.cost_micro_usd
-            message, key, used = await self._call(
+            message, key, used = await self.roles.call(
                 store, "coder", request.build_id, turn, messages, allowance=left
             )
             usage, first_key = usage + used, first_key or key
@@ -150,7 +142,7 @@ class LlmActivities:
     async def debug(self, request: DebugRequest) -> DebugResult:
         store = self.store.for_owner(request.owner)
         prompt = await self._with_test_log(store, request, "Failing test log")
-        diagnosis, usage = await self._forced(
+        diagnosis, usage = await self.roles.forced(
             store,
             "debugger",
             request.build_id,
@@ -170,7 +162,7 @@ class LlmActivities:
     async def review(self, request: ReviewRequest) -> ReviewResult:
         store = self.store.for_owner(request.owner)
         prompt = await self._with_test_log(store, request, "Test log")
-        review, usage = await self._forced(
+        review, usage = await self.roles.forced(
             store, "reviewer", request.build_id, prompt, ReviewOutput, request.allowance_micro_usd
         )
         return ReviewResult(
@@ -205,68 +197,3 @@ class LlmActivities:
     ) -> str:
         plan = render_plan(await store.get_json(plan_ref))
         return f"Goal: {goal}\n\nPlan:\n{plan}\n\nCurrent workspace files:\n{render_files(files)}"
-
-    async def _forced(
-        self,
-        store: ArtifactStore,
-        role: Role,
-        build_id: str,
-        prompt: str,
-        output: type[Output],
-        allowance: int | None,
-        step: int | None = None,
-    ) -> tuple[Output, Usage]:
-        """One call that must answer with the role's tool; its input validated as `output`."""
-        tool = TOOLS[role]["name"]
-        messages = [{"role": "user", "content": prompt}]
-        choice = {"type": "tool", "name": tool}
-        message, key, usage = await self._call(
-            store, role, build_id, 0, messages, choice, allowance=allowance, step=step
-        )
-        calls = [b for b in message.content if isinstance(b, ToolUseBlock) and b.name == tool]
-        try:
-            if not calls:
-                raise InvalidModelOutput(f"the {role} answered without calling {tool}")
-            return output.model_validate(calls[0].input), usage
-        except (ValidationError, InvalidModelOutput) as err:
-            reason = describe_errors(err) if isinstance(err, ValidationError) else str(err)
-            log.warning("invalid model output", build_id=build_id, role=role, reason=reason)
-            problem = InvalidModelOutput(f"the {role}'s {tool} input was invalid: {reason}")
-            # The retry asks again instead of replaying this answer.
-            raise await self.calls.reject(store, key, problem) from None
-
-    async def _call(
-        self,
-        store: ArtifactStore,
-        role: Role,
-        build_id: str,
-        turn: int,
-        messages: list[dict[str, Any]],
-        tool_choice: dict[str, Any] | None = None,
-        *,
-        allowance: int | None = None,
-        step: int | None = None,
-    ) -> tuple[Message, str, Usage]:
-        """One model call for `role`; the system prompt is marked for prompt caching."""
-        model = self.settings.model_for(role)
-        system = {"type": "text", "text": SYSTEM_PROMPTS[role], "cache_control": EPHEMERAL}
-        body: dict[str, Any] = {
-            "model": model,
-            "max_tokens": self.settings.llm_max_tokens,
-            "system": [system],
-            "messages": list(messages),
-            "tools": [TOOLS[role]],
-        }
-        if tool_choice is not None:
-            body["tool_choice"] = tool_choice
-        return await self.calls.call(
-            store=store,
-            build_id=build_id,
-            role=role,
-            turn=turn,
-            body=body,
-            price=self.settings.model_prices[model],
-            create=lambda: create_message(self.client, body),
-            allowance_micro_usd=allowance,
-            step=step,
-        )

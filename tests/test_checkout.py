@@ -8,7 +8,8 @@ import subprocess
 from temporalio.testing import ActivityEnvironment
 
 from activities.sandbox import SandboxRuntime
-from activities.sandbox.activities import SandboxActivities, reconnect
+from activities.sandbox.activities import SandboxActivities
+from activities.sandbox.sessions import reconnect
 from cofounder.artifacts import ArtifactStore
 from cofounder.payloads import SandboxRef, SandboxRequest
 from cofounder.settings import Settings

@@ -12,7 +12,7 @@ import pytest
 from anthropic.types import Message, ToolUseBlock
 
 from cofounder.offline_model import cache, script
-from cofounder.offline_model.server import MessagesRequest
+from cofounder.offline_model.reply import MessagesRequest
 from tests.helpers import inject_faults, model_stats
 
 TOOLS = {

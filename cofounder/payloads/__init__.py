@@ -1,0 +1,105 @@
+"""Typed payloads that cross the workflow/activity boundary.
+
+Everything here travels through Temporal history, so it carries references into the artifact
+store and short summaries, never file contents, transcripts or logs. Fields are only ever added
+with defaults, so recorded histories keep decoding. Every name is imported from this package
+(workflows, activities, the API and recorded-history replay alike); the modules only sort them.
+"""
+
+from cofounder.payloads.build import (
+    BUILD_STATUS,
+    LOCAL_OWNER,
+    OWNER,
+    PROJECT,
+    ApprovalDecision,
+    Budget,
+    BudgetExtension,
+    BuildInput,
+    BuildStatus,
+    Deadlines,
+    Usage,
+    build_workflow_id,
+)
+from cofounder.payloads.calls import (
+    Brief,
+    CodeRequest,
+    CodeResult,
+    DebugRequest,
+    DebugResult,
+    PlanRequest,
+    PlanResult,
+    ReviewRequest,
+    ReviewResult,
+    ToolCall,
+    TurnRequest,
+    TurnResult,
+)
+from cofounder.payloads.records import (
+    CostSummary,
+    PublishRequest,
+    PullRequestRef,
+    RecordedEvent,
+    StatusUpdate,
+)
+from cofounder.payloads.resume import GuardState, Resume
+from cofounder.payloads.sandbox import (
+    SUMMARY_LIMIT,
+    SandboxRef,
+    SandboxRequest,
+    TestReport,
+    TestRequest,
+    ToolOutcomeSummary,
+    ToolsRequest,
+    ToolsResult,
+)
+from cofounder.payloads.view import BuildView, StepView
+
+__all__ = [
+    # build.py
+    "BUILD_STATUS",
+    "LOCAL_OWNER",
+    "OWNER",
+    "PROJECT",
+    "ApprovalDecision",
+    "Budget",
+    "BudgetExtension",
+    "BuildInput",
+    "BuildStatus",
+    "Deadlines",
+    "Usage",
+    "build_workflow_id",
+    # calls.py
+    "Brief",
+    "CodeRequest",
+    "CodeResult",
+    "DebugRequest",
+    "DebugResult",
+    "PlanRequest",
+    "PlanResult",
+    "ReviewRequest",
+    "ReviewResult",
+    "ToolCall",
+    "TurnRequest",
+    "TurnResult",
+    # records.py
+    "CostSummary",
+    "PublishRequest",
+    "PullRequestRef",
+    "RecordedEvent",
+    "StatusUpdate",
+    # resume.py
+    "GuardState",
+    "Resume",
+    # sandbox.py
+    "SUMMARY_LIMIT",
+    "SandboxRef",
+    "SandboxRequest",
+    "TestReport",
+    "TestRequest",
+    "ToolOutcomeSummary",
+    "ToolsRequest",
+    "ToolsResult",
+    # view.py
+    "BuildView",
+    "StepView",
+]

@@ -1,0 +1,41 @@
+"""What the `status` query answers: a build's live state, step by step."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field
+
+from cofounder.payloads.build import BuildStatus, Usage
+from cofounder.payloads.records import PullRequestRef
+
+
+class StepView(BaseModel):
+    """One step of the build as the status shows it: its title, where it is, what it cost."""
+
+    title: str
+    status: str = "pending"  # pending, coding, testing, debugging, done
+    attempts: int = 0  # test runs so far
+    cost: Usage = Field(default_factory=Usage)
+
+
+class BuildView(BaseModel):
+    """What the `status` query answers: the live state of one build."""
+
+    build_id: str
+    status: BuildStatus
+    attempt: int = 0  # the build's test runs so far, every step's together
+    max_attempts: int = 3  # test runs one step (or review round) may take
+    cost: Usage = Field(default_factory=Usage)
+    last_error: str | None = None
+    plan_title: str | None = None
+    # The whole plan, in the artifact store under the build's owner, once it exists.
+    plan_ref: str | None = None
+    budget_micro_usd: int | None = None  # the limit, extensions included; None: no limit
+    # While awaiting_budget: the worst case of the call that is waiting.
+    budget_needed_micro_usd: int | None = None
+    cost_by_role: dict[str, Usage] = Field(default_factory=dict)
+    # The plan's steps, then one per review round that sent the code back, in order.
+    steps: list[StepView] = Field(default_factory=list)
+    step: int | None = None  # the one being worked on (1-based); None: none
+    pull_request: PullRequestRef | None = None
+    phases: int = 0
+    run_id: str = ""
