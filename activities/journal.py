@@ -1,15 +1,19 @@
 """Each model call made at most once per activity execution and billed exactly once.
 
 A call's key is derived from the activity's identity (workflow id, run id, activity id), the turn
-and the exact request body, so it is stable across the activity's retries. The response is written
-to the journal (one entry per key, whole, in the artifact store's folder or bucket, so every worker
-sees it) right after the call and before the ledger row:
-a retry after a crash reuses it instead of calling the model again, and the ledger ignores the
-repeated key. A response that failed validation is marked rejected, so the retry asks again under
-a new key (a new call, billed as such) instead of replaying the bad answer forever; after
-MAX_UNUSABLE_ANSWERS unusable answers to one request the call gives up for good. A malformed
-response (not a Messages API body) is recorded the same way, without a ledger row: it carries
-no usage to bill.
+and the exact request body, so it is stable across the activity's retries. The response is stored
+once, as an artifact (the one the activity's result then names), and the journal keeps a small
+pointer to it under the key, in the artifact store's folder or bucket so every worker sees it,
+right after the call and before the ledger row: a retry after a crash, or after the database was
+down when the row was due, reuses the answer instead of paying for it again, and the ledger
+ignores the repeated key. With one call per activity (the agent loop's turns, the forced roles),
+the pointer is all the journal holds; only builds from before the agent loop made several calls
+in one activity (`turn` tells them apart).
+
+A response that failed validation is marked rejected, so the retry asks again under a new key (a
+new call, billed as such) instead of replaying the bad answer forever; after MAX_UNUSABLE_ANSWERS
+unusable answers to one request the call gives up for good. A malformed response (not a Messages
+API body) is recorded the same way, without a ledger row: it carries no usage to bill.
 """
 
 from __future__ import annotations
@@ -99,9 +103,10 @@ def check_allowance(body: dict[str, Any], price: ModelPrice, allowance: int | No
 
 
 class CallJournal:
-    """One small JSON entry per call key, `{"response": ..., "rejected": bool}`, kept beside the
-    artifacts (`calls/<key>.json` in the folder or the S3 bucket): any worker finds what another
-    was answered, and a database outage cannot lose an answer already paid for."""
+    """One small JSON entry per call key, `{"response_ref": ..., "rejected": bool}`, kept beside
+    the artifacts (`calls/<key>.json` in the folder or the S3 bucket): any worker finds what
+    another was answered, and a database outage cannot lose an answer already paid for. Entries
+    written before responses were stored as artifacts hold the response itself."""
 
     def __init__(self, blobs: Blobs) -> None:
         self.blobs = blobs
@@ -119,14 +124,14 @@ class CallJournal:
             return None
         return entry
 
-    async def put(self, key: str, response: dict[str, Any], *, rejected: bool = False) -> None:
-        data = json.dumps({"response": response, "rejected": rejected}, sort_keys=True)
+    async def put(self, key: str, response_ref: str | None, *, rejected: bool = False) -> None:
+        data = json.dumps({"response_ref": response_ref, "rejected": rejected}, sort_keys=True)
         await self.blobs.write(self._key(key), data.encode())  # whole or not at all
 
     async def reject(self, key: str) -> None:
         """Mark the answer at `key` unusable, so the next attempt asks the model again."""
         entry = await self.get(key)
-        await self.put(key, entry["response"] if entry is not None else {}, rejected=True)
+        await self.put(key, entry.get("response_ref") if entry else None, rejected=True)
 
     async def usable_key(self, key: str) -> str:
         """The first key in `key`'s chain whose entry is missing or usable (not rejected)."""
@@ -177,12 +182,11 @@ class JournaledCalls:
             except MalformedResponse as err:
                 logger.warning("malformed model response", reason=str(err))
                 raise await self.reject(store, key, err) from None
-            response = message.model_dump(mode="json")
-            await journal.put(key, response)
-            transcript = await store.put_json({"request": body, "response": response})
-            logger = logger.bind(transcript_ref=transcript)
+            response_ref = await store.put_json(message.model_dump(mode="json"))
+            await journal.put(key, response_ref)
+            logger = logger.bind(response_ref=response_ref)
         else:
-            message = Message.model_validate(entry["response"])
+            message = await self._answer(store, entry)
             logger = logger.bind(journal="reused")
         usage = usage_of(message, price)
         await record_call(
@@ -203,6 +207,12 @@ class JournaledCalls:
             cost_micro_usd=usage.cost_micro_usd,
         )
         return message, key, usage
+
+    @staticmethod
+    async def _answer(store: ArtifactStore, entry: dict[str, Any]) -> Message:
+        if "response" in entry:  # an entry from before responses were artifacts
+            return Message.model_validate(entry["response"])
+        return Message.model_validate(await store.get_json(entry["response_ref"]))
 
     async def reject(
         self, store: ArtifactStore, key: str, problem: InvalidModelOutput

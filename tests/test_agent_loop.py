@@ -120,6 +120,15 @@ async def test_a_retried_turn_reuses_its_paid_answer(
     assert [message["role"] for message in messages] == ["user", "assistant"]
     assert messages[0]["content"].startswith("Goal: a slug library")
 
+    # The answer is stored once, as the artifact the result names; the journal only points
+    # to it, and the conversation is a list of references to its messages.
+    [entry] = list(settings.artifacts_dir.rglob("calls/*/*.json"))
+    assert json.loads(entry.read_text()) == {"response_ref": first.response_ref, "rejected": False}
+    response = await owned(store).get_json(first.response_ref)
+    assert response["content"][1]["name"] == "list_files"
+    stored = [path.read_bytes() for path in settings.artifacts_dir.rglob("*") if path.is_file()]
+    assert sum(b'"name":"list_files"' in data for data in stored) == 2  # answer and message
+
 
 async def test_the_reviewer_sends_the_code_back_once_and_the_coder_answers(
     env: WorkflowEnvironment, settings: Settings, sessions, worker, offline_model: str
