@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import textwrap
 import time
 from pathlib import Path
@@ -14,6 +15,8 @@ from temporalio.testing import ActivityEnvironment
 
 from activities.sandbox import Command, SandboxGone, SandboxRuntime, SessionSpec
 from activities.sandbox.activities import SandboxActivities
+from activities.sandbox.bwrap import PASSWD
+from activities.sandbox.local import LocalRuntime
 from cofounder import payloads
 from cofounder.artifacts import ArtifactStore
 from cofounder.settings import Settings
@@ -203,3 +206,17 @@ async def test_a_lost_sandbox_is_restored_from_the_last_snapshot(
     assert second.passed, second.summary
     assert second.sandbox is not None and second.sandbox.generation == 1
     assert second.sandbox.session_id != first.sandbox.session_id
+
+
+async def test_a_reconnect_leaves_the_sessions_etc_files_as_they_are(settings: Settings) -> None:
+    runtime = LocalRuntime(settings)
+    session = await runtime.open(SessionSpec("b-etc", "local", "demo"))
+    passwd = runtime.root / session.session_id / "etc" / "passwd"
+    written = passwd.stat().st_mtime_ns
+    os.utime(passwd, ns=(written - 10**9, written - 10**9))  # as if written a second earlier
+    await runtime.connect(session.session_id)
+    assert passwd.stat().st_mtime_ns == written - 10**9  # not written again
+    passwd.write_text("tampered\n")
+    await runtime.connect(session.session_id)
+    assert passwd.read_text() == PASSWD  # what is wrong is set right
+    await runtime.close(session.session_id)

@@ -147,13 +147,24 @@ def prepare(root: Path) -> SandboxLayout:
     workspace, etc = root / "workspace", root / "etc"
     workspace.mkdir(parents=True, exist_ok=True)
     etc.mkdir(exist_ok=True)
-    (etc / "passwd").write_text(PASSWD)
-    (etc / "group").write_text(GROUP)
+    _keep(etc / "passwd", PASSWD)
+    _keep(etc / "group", GROUP)
     privileged = os.geteuid() == 0
     if privileged:
         give_to_sandbox(workspace)
     roots = tuple(dict.fromkeys([sys.base_prefix, sys.prefix]))
     return SandboxLayout(workspace=workspace, etc=etc, python_roots=roots, privileged=privileged)
+
+
+def _keep(path: Path, text: str) -> None:
+    """Write `path` only when it is not `text` already: a reconnect leaves a file that a running
+    command of the session may be reading alone, instead of truncating it under that command."""
+    try:
+        if path.read_text() == text:
+            return
+    except FileNotFoundError:
+        pass
+    path.write_text(text)
 
 
 def give_to_sandbox(*paths: Path) -> None:
