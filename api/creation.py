@@ -102,6 +102,8 @@ async def _start_workflow(
         goal=request.goal,
         require_approval=request.require_approval,
         max_attempts=settings.max_attempts,
+        max_turns=settings.max_turns,
+        max_review_rounds=settings.max_review_rounds,
         owner=build.owner,
         budget=Budget(
             limit_micro_usd=build.budget_micro_usd or 0,

@@ -52,8 +52,8 @@ async def _with_ledger(session: AsyncSession, build: BuildOut) -> BuildOut:
     steps = []
     for number, cost, tokens_in, tokens_out in await _spent_by(session, build.id, "step"):
         if number is not None:
-            spent = Cost.of(cost, tokens_in, tokens_out)
-            steps.append(StepOut(number=number, title=None, status=None, attempts=None, cost=spent))
+            used = Cost.of(cost, tokens_in, tokens_out)
+            steps.append(StepOut(number=number, title=None, status=None, attempts=None, cost=used))
     return build.model_copy(update={"steps": sorted(steps, key=lambda step: step.number)})
 
 

@@ -62,15 +62,20 @@ class Settings(BaseSettings):
         default=None, validation_alias=_env("ANTHROPIC_BASE_URL")
     )
     offline_model_port: int = 8787
-    model_architect: str = "claude-sonnet-4-6"
+    # An Opus-class model plans and reviews, a Sonnet-class one writes and debugs.
+    model_architect: str = "claude-opus-4-6"
     model_coder: str = "claude-sonnet-4-6"
     model_debugger: str = "claude-sonnet-4-6"
-    model_reviewer: str = "claude-haiku-4-5"
+    model_reviewer: str = "claude-opus-4-6"
     llm_timeout_seconds: float = 120.0
     llm_max_tokens: int = 8192
     model_prices: dict[str, ModelPrice] = Field(default_factory=lambda: dict(DEFAULT_PRICES))
 
+    # Bounds of the coder's work: test runs per step, model turns per coding pass, and the
+    # times the reviewer may send the code back.
     max_attempts: int = Field(default=3, ge=1, le=10)
+    max_turns: int = Field(default=30, ge=1, le=500)
+    max_review_rounds: int = Field(default=1, ge=0, le=10)
     # A build's hard dollar limit on model calls unless its request names one, and how long a
     # build that needs more waits for an extension before it is cancelled.
     default_budget_usd: float = Field(default=5.0, gt=0)

@@ -94,9 +94,11 @@ async def test_the_api_takes_a_budget_shows_the_wait_and_extends_it(
 ) -> None:
     with ServerThread(create_app(settings, client=env.client)) as server:
         async with httpx.AsyncClient(base_url=server.url, timeout=30) as http:
+            # Enough for the architect's call (Opus: up to ~$0.21), not for the reviewer's
+            # after the coding has spent some.
             started = await http.post(
                 "/api/builds",
-                json={"project": "demo", "goal": "a slug library", "budget_usd": 0.15},
+                json={"project": "demo", "goal": "a slug library", "budget_usd": 0.22},
             )
             assert started.status_code == 202, started.text
             build_id = started.json()["id"]
@@ -107,16 +109,16 @@ async def test_the_api_takes_a_budget_shows_the_wait_and_extends_it(
                 await asyncio.sleep(0.1)
             assert build["status"] == "awaiting_budget", build
             budget = build["budget"]
-            assert budget["limit_usd"] == 0.15 and budget["needed_usd"] > budget["remaining_usd"]
+            assert budget["limit_usd"] == 0.22 and budget["needed_usd"] > budget["remaining_usd"]
             assert (
-                0 <= budget["remaining_usd"] < 0.15 and "architect" in budget["spent_by_role_usd"]
+                0 <= budget["remaining_usd"] < 0.22 and "architect" in budget["spent_by_role_usd"]
             )
 
             refused = await http.post(f"/api/builds/{build_id}/budget", json={"add_usd": -1})
             assert refused.status_code == 422
             extended = await http.post(f"/api/builds/{build_id}/budget", json={"add_usd": 5})
             assert extended.status_code == 200, extended.text
-            assert extended.json()["budget"]["limit_usd"] == 5.15
+            assert extended.json()["budget"]["limit_usd"] == 5.22
             handle = env.client.get_workflow_handle(started.json()["workflow_id"])
             assert (await handle.result())["status"] == "succeeded"
             late = await http.post(f"/api/builds/{build_id}/budget", json={"add_usd": 1})
@@ -125,7 +127,7 @@ async def test_the_api_takes_a_budget_shows_the_wait_and_extends_it(
             # role from the ledger.
             ended = (await http.get(f"/api/builds/{build_id}")).json()
             spent = ended["budget"]["spent_by_role_usd"]
-            assert ended["budget"]["limit_usd"] == 5.15
+            assert ended["budget"]["limit_usd"] == 5.22
             assert set(spent) == {"architect", "coder", "debugger", "reviewer"}
             assert abs(sum(spent.values()) - ended["cost"]["usd"]) < 1e-6
-            assert abs(ended["budget"]["remaining_usd"] - (5.15 - ended["cost"]["usd"])) < 1e-6
+            assert abs(ended["budget"]["remaining_usd"] - (5.22 - ended["cost"]["usd"])) < 1e-6
