@@ -1,6 +1,6 @@
 """A build's base: the commit of main it starts from, and that commit's files.
 
-The commit is main's head when the build opens its sandbox, pinned as
+The commit is main's head when the build first looks (its plan, or its sandbox), pinned as
 `refs/cofounder/bases/<build id>` in the project's remote (outside refs/heads, so no clone shows
 it): a retried checkout reads the same files, whatever was merged since, and the publish step
 commits on top of the same parent.
@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from activities.gitcli import GitFailed, bare, resolve
-from activities.gitrepo import MAIN, workspace_entries
+from activities.gitrepo import MAIN, tracked_files, workspace_entries
 
 BASES = "refs/cofounder/bases"
 
@@ -35,6 +35,18 @@ async def check_out_base(remote: Path, build_id: str) -> Checkout | None:
     if commit is None:
         return None
     return Checkout(commit=commit, files=await read_commit(remote, commit))
+
+
+async def base_listing(remote: Path, build_id: str) -> tuple[str, dict[str, int]] | None:
+    """The commit build `build_id` starts from, pinned as `check_out_base` pins it, and the size
+    of each of its files, by path: what the architect is shown, without reading any file."""
+    if not (remote / "HEAD").is_file():
+        return None
+    commit = await _pin(remote, f"{BASES}/{build_id}")
+    if commit is None:
+        return None
+    listing = await bare(remote, "ls-tree", "-r", "-z", "-l", "--full-tree", commit)
+    return commit, {path: size or 0 for path, _, size in tracked_files(listing)}
 
 
 async def pinned_base(remote: Path, build_id: str) -> str | None:

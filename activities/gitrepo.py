@@ -11,6 +11,7 @@ import os
 import re
 import shutil
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 from activities.errors import BadRequest
@@ -78,13 +79,17 @@ async def _git_in(bare: Path, home: Path, *args: str, input: bytes | None = None
 def workspace_entries(listing: bytes) -> dict[str, str]:
     """From `git ls-tree -r -z`: the blob id of each file a workspace holds, by path (regular
     files, outside dependency folders)."""
-    blobs: dict[str, str] = {}
+    return {path: sha for path, sha, _ in tracked_files(listing)}
+
+
+def tracked_files(listing: bytes) -> Iterator[tuple[str, str, int | None]]:
+    """From `git ls-tree -r -z`, with `-l` or without: (path, blob id, size when listed) of each
+    file a workspace holds."""
     for entry in listing.split(b"\0"):
         if not entry:
             continue
         meta, _, raw_path = entry.partition(b"\t")
-        mode, kind, sha = meta.decode().split()
+        mode, kind, sha, *size = meta.decode().split()
         path = os.fsdecode(raw_path)
         if kind == "blob" and mode in FILE_MODES and snapshotted(path):
-            blobs[path] = sha
-    return blobs
+            yield path, sha, int(size[0]) if size else None

@@ -20,6 +20,8 @@ from activities.errors import (
     InvalidModelOutput,
     activity_boundary,
 )
+from activities.gitbase import base_listing
+from activities.gitrepo import check_names
 from activities.journal import JournaledCalls
 from activities.llm_tools import (
     DIAGNOSIS_HEADING,
@@ -29,6 +31,7 @@ from activities.llm_tools import (
     ReviewOutput,
     render_files,
     render_plan,
+    render_tree,
     shorten,
     tail,
     write_file,
@@ -85,7 +88,12 @@ class LlmActivities:
     @activity_boundary
     async def plan(self, request: PlanRequest) -> PlanResult:
         store = self.store.for_owner(request.owner)
-        prompt = f"Goal: {request.goal}\nProject: {request.project}\n\nPlan this build."
+        check_names(request.owner, request.project, request.build_id)
+        remote = self.settings.git_remote(request.owner, request.project)
+        repository = render_tree(await base_listing(remote, request.build_id))
+        prompt = (
+            f"Goal: {request.goal}\nProject: {request.project}\n\n{repository}\n\nPlan this build."
+        )
         plan, usage = await self.roles.forced(
             store, "architect", request.build_id, prompt, PlanOutput, request.allowance_micro_usd
         )

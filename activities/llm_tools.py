@@ -17,6 +17,9 @@ REVIEW_HEADING = "The reviewer sent the code back; address these findings:"
 STEP_HEADING = "Your task now is step"
 # The debugger and the reviewer read the change under this one.
 DIFF_HEADING = "The change from the project's base (a unified diff):"
+# The architect reads the repository's files (paths and sizes) under this one.
+REPOSITORY_HEADING = "The repository the build starts from"
+MAX_TREE_ENTRIES = 400
 MAX_FILE_CHARS = 500_000
 MAX_PROMPT_FILE_CHARS = 200_000
 MAX_LOG_CHARS = 20_000
@@ -149,6 +152,18 @@ def describe_errors(err: ValidationError) -> str:
 
 def render_plan(plan: dict[str, Any]) -> str:
     return json.dumps(plan, indent=2, sort_keys=True)
+
+
+def render_tree(base: tuple[str, dict[str, int]] | None, limit: int = MAX_TREE_ENTRIES) -> str:
+    """The repository a build starts from as the architect sees it: its files and their sizes,
+    at most `limit` of them, so the prompt stays small however large the repository."""
+    if base is None or not base[1]:
+        return "The repository is empty: the build starts the project."
+    commit, sizes = base
+    lines = [f"{path} ({size} bytes)" for path, size in sorted(sizes.items())[:limit]]
+    if len(sizes) > limit:
+        lines.append(f"… and {len(sizes) - limit} more files")
+    return f"{REPOSITORY_HEADING} (main at {commit[:12]}, {len(sizes)} files):\n" + "\n".join(lines)
 
 
 def render_files(files: dict[str, bytes]) -> str:

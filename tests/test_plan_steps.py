@@ -16,6 +16,7 @@ from temporalio.testing import WorkflowEnvironment
 from activities.agent import conversation
 from activities.diff import render_diff
 from activities.llm import LlmActivities, make_anthropic_client
+from activities.llm_tools import REPOSITORY_HEADING, render_tree
 from api.main import create_app
 from cofounder.artifacts import ArtifactStore
 from cofounder.db import LedgerEntry
@@ -174,3 +175,12 @@ async def test_the_api_shows_each_steps_cost_live_and_after_the_end(
         (1, costs[0]),
         (2, costs[1]),
     ]
+
+
+def test_the_architect_sees_the_repositorys_files_within_a_budget() -> None:
+    sizes = {f"src/module_{i:05}.py": i for i in range(10_000)}
+    shown = render_tree(("c0ffee" * 7, sizes)).splitlines()
+    assert shown[0] == f"{REPOSITORY_HEADING} (main at c0ffeec0ffee, 10000 files):"
+    assert shown[1] == "src/module_00000.py (0 bytes)" and len(shown) == 1 + 400 + 1
+    assert shown[-1] == "… and 9600 more files"
+    assert render_tree(None) == render_tree(("c0ffee", {})) != ""

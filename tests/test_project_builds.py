@@ -89,6 +89,15 @@ async def test_after_a_merge_the_next_build_adds_a_feature_to_the_merged_code(
     assert SandboxRef.model_validate(tools["sandbox"]).base_commit == merged_main
     assert "slugkit/__init__.py (" in await first_look(handle, owned(store))
 
+    # The architect was shown the merged code (its files and sizes), and planned to extend it.
+    plan = (await http.get(f"/api/builds/{second.build_id}/plan")).json()
+    assert (
+        plan["steps"][0]["title"]
+        == "Add max_length to slugify in slugkit/__init__.py, with its tests"
+    )
+    first_plan = (await http.get(f"/api/builds/{first.build_id}/plan")).json()
+    assert first_plan["steps"][0]["title"].startswith("Create the slugkit package")
+
     # Its pull request, against main, is the feature alone.
     pr = (await http.get(f"/api/builds/{second.build_id}/pull-request")).json()
     changed = [line.split(" b/")[-1] for line in pr["diff"].splitlines() if line.startswith("diff")]

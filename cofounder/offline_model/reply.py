@@ -73,7 +73,7 @@ def _answers(goal: str, text: str, fault: Fault) -> dict[str, tuple[str, Callabl
             "reviewer": ("submit_review", lambda: node.review(text)),
         }
     return {
-        "architect": ("submit_plan", lambda: script.plan(goal)),
+        "architect": ("submit_plan", lambda: script.plan(goal, text)),
         "debugger": ("submit_diagnosis", lambda: script.diagnosis(text)),
         "reviewer": ("submit_review", lambda: script.review(text, fault.picky)),
     }

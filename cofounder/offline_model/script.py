@@ -101,9 +101,12 @@ testpaths = ["tests"]
 FILES = ["slugkit/__init__.py", "tests/test_slugify.py", "README.md", "pyproject.toml"]
 
 
-def plan(goal: str) -> dict[str, Any]:
-    """The architect's plan for any goal: the slugkit library."""
+def plan(goal: str, request: str = "") -> dict[str, Any]:
+    """The architect's plan for any goal: the slugkit library, or when the repository it is
+    shown already has it (a merged build's), the feature added to it."""
     short = " ".join(goal.split())[:120] or "a small library"
+    if f"{FILES[0]} (" in request:
+        return _feature_plan(short)
     return {
         "title": f"slugkit: {short}",
         "summary": f"To deliver '{short}', build a tiny dependency-free package `slugkit` with "
@@ -117,6 +120,27 @@ def plan(goal: str) -> dict[str, Any]:
             {"title": "Document usage in README.md", "files": [README]},
         ],
         "files": list(FILES),
+        "dependencies": [],
+        "test_command": "python3 -m pytest -q -p no:cacheprovider",
+        "estimated_cost_usd": 0.05,
+    }
+
+
+def _feature_plan(short: str) -> dict[str, Any]:
+    module, tests = FILES[0], "tests/test_max_length.py"
+    return {
+        "title": f"slugkit: {short}",
+        "summary": f"To deliver '{short}', extend the existing slugify in {module} rather than "
+        "start anew, with tests of the new behaviour beside the existing ones.",
+        "steps": [
+            {
+                "title": f"Add max_length to slugify in {module}, with its tests",
+                "description": "Cut at a separator; keep every existing behaviour.",
+                "files": [module, tests],
+            },
+            {"title": "Document max_length in README.md", "files": [README]},
+        ],
+        "files": [module, tests, README],
         "dependencies": [],
         "test_command": "python3 -m pytest -q -p no:cacheprovider",
         "estimated_cost_usd": 0.05,
