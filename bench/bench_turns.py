@@ -4,7 +4,8 @@
    and a tool run, a command in the local sandbox), against a bare workflow running the same
    2N activities as no-ops, on the same dev server. From each history, the loop's wall time
    minus the time inside its activities, per turn; and their ratio.
-2. History: bytes per turn, and the runs of a 200-turn build (it continues as new).
+2. History: bytes per turn, and the runs of a 200-turn build (it continues as new); and the
+   artifact store's growth per turn in both builds (linear growth keeps the two alike).
 3. Prompt cache: of a demo build's input tokens from its third model call on, the share read
    from the cache (the offline model reports cache reads and writes for the prefixes marked).
 
@@ -85,7 +86,9 @@ async def endless_build(
     client: Client, settings: Settings, sessions: object, model: str, turns: int
 ) -> list[WorkflowHistory]:
     inject_faults(model, *[{"endless": True, "role": "coder"}] * turns)
-    handle = await start_build(client, settings, sessions, max_turns=turns)  # type: ignore[arg-type]
+    # A goal of its own: nothing this build stores is already in the store from an earlier one.
+    goal = f"A small library that turns titles into URL slugs ({uuid.uuid4().hex[:8]})"
+    handle = await start_build(client, settings, sessions, goal=goal, max_turns=turns)  # type: ignore[arg-type]
     try:
         await handle.result()
     except WorkflowFailureError:
@@ -142,19 +145,29 @@ async def run(turns: int, long: int, repeats: int) -> None:
         engine = make_engine(settings.resolved_database_url)
         sessions = make_sessionmaker(engine)
         async with local_temporal() as env, running_worker(env.client, settings):
-            agent, plain, sizes = [], [], []
+            agent, plain, sizes, stored = [], [], [], []
             for _ in range(repeats):  # alternating, so neither side always runs first
+                before = store_bytes(settings)
                 [history] = await endless_build(env.client, settings, sessions, model.url, turns)
+                stored.append((store_bytes(settings) - before) / turns)
                 window, busy = loop_overhead(history, TURN_ACTIVITIES)
                 agent.append(((window - busy) / turns, window / turns))
                 sizes.append(len(history.to_json()))
                 window, busy = loop_overhead(await bare(env.client, 2 * turns), None)
                 plain.append(((window - busy) / turns, window / turns))
+            before = store_bytes(settings)
             longest = await endless_build(env.client, settings, sessions, model.url, long)
+            long_stored = (store_bytes(settings) - before) / long
             long_sizes = [len(history.to_json()) for history in longest]
             share = await cache_share(env.client, settings, sessions)
         await engine.dispose()
-    report(turns, agent, plain, statistics.median(sizes), long, long_sizes, share)
+    growth = (statistics.median(stored), long_stored)
+    report(turns, agent, plain, statistics.median(sizes), long, long_sizes, share, growth)
+
+
+def store_bytes(settings: Settings) -> int:
+    """Everything the artifact store holds, in bytes."""
+    return sum(p.stat().st_size for p in settings.artifacts_dir.rglob("*") if p.is_file())
 
 
 def report(
@@ -165,6 +178,7 @@ def report(
     long: int,
     long_sizes: list[int],
     share: float,
+    growth: tuple[float, float],
 ) -> None:
     a_over = statistics.median(o for o, _ in agent)
     p_over = statistics.median(o for o, _ in plain)
@@ -178,6 +192,10 @@ def report(
     print(
         f"  {long} turns: {len(long_sizes)} runs (continued as new), largest "
         f"{max(long_sizes) / 1e6:.2f} MB, all together {sum(long_sizes) / 1e6:.2f} MB"
+    )
+    print(
+        f"artifact store: {growth[0] / 1024:.1f} KB per turn at {turns} turns, "
+        f"{growth[1] / 1024:.1f} KB per turn at {long} turns"
     )
     print(f"prompt cache: {share:.0%} of input tokens read from the cache from the third call on")
 

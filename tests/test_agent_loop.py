@@ -116,7 +116,7 @@ async def test_a_retried_turn_reuses_its_paid_answer(
     assert model_stats(offline_model)["served"] == 1
     assert await count(sessions, LedgerEntry, build_id=build_id) == 1
 
-    messages = await conversation.load(owned(store), first.conversation_ref)
+    messages = (await conversation.load(owned(store), first.conversation_ref)).messages
     assert [message["role"] for message in messages] == ["user", "assistant"]
     assert messages[0]["content"].startswith("Goal: a slug library")
 

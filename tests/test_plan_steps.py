@@ -83,14 +83,14 @@ async def test_each_step_is_coded_and_tested_until_green_with_its_cost(
     assert [turn.brief.step for turn in openings] == [1, 2]
     fix = next(turn for turn in turns if turn.brief.diagnosis_ref is not None)
     assert fix.follow_up and fix.conversation_ref is not None and fix.brief.step == 1
-    messages = await conversation.load(owned(store), fix.conversation_ref)
+    messages = (await conversation.load(owned(store), fix.conversation_ref)).messages
     assert messages[-1]["role"] == "assistant"  # the first pass's close, then the fix's news
     summaries = activity_summaries(history)
     assert "step 1: test run 2 of 3" in summaries and "step 2: test run 1 of 3" in summaries
 
     last_turn = turns[-1]
     assert last_turn.brief.step == 2
-    last = await conversation.load(owned(store), last_turn.conversation_ref or "")
+    last = (await conversation.load(owned(store), last_turn.conversation_ref or "")).messages
     assert "step 2 of 2: Document usage in README.md" in last[0]["content"]
     readme = demo_git(settings, "show", f"{view.pull_request.branch}:README.md")
     assert readme.startswith("# slugkit")
@@ -184,3 +184,29 @@ def test_the_architect_sees_the_repositorys_files_within_a_budget() -> None:
     assert shown[1] == "src/module_00000.py (0 bytes)" and len(shown) == 1 + 400 + 1
     assert shown[-1] == "… and 9600 more files"
     assert render_tree(None) == render_tree(("c0ffee", {})) != ""
+
+
+async def test_a_long_conversation_stores_each_message_once_and_a_short_record(
+    store: ArtifactStore, settings: Settings
+) -> None:
+    owner = owned(store)
+    talk = conversation.Conversation(
+        messages=[{"role": "user", "content": f"message {i}"} for i in range(200)]
+    )
+    ref = await conversation.save(owner, talk)
+    loaded = await conversation.load(owner, ref)
+    assert loaded.messages == talk.messages and len(loaded.stored) == 200
+    record = await owner.get_json(ref)
+    assert len(record["chunks"]) == 3 and len(record["messages"]) == 200 - 3 * conversation.CHUNK
+
+    def files() -> set[str]:
+        return {str(p) for p in settings.artifacts_dir.rglob("*") if p.is_file()}
+
+    before = files()
+    loaded.messages.append({"role": "assistant", "content": "one more"})
+    again = await conversation.load(owner, await conversation.save(owner, loaded))
+    assert again.messages == [*talk.messages, {"role": "assistant", "content": "one more"}]
+    assert len(files() - before) == 2  # the new message and the new record, nothing else
+    # A conversation stored whole, as before references, still reads.
+    whole = await owner.put_json(talk.messages[:3])
+    assert (await conversation.load(owner, whole)).messages == talk.messages[:3]

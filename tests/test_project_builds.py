@@ -57,7 +57,7 @@ async def first_look(handle: WorkflowHandle[Any, BuildView], store: ArtifactStor
     """What the coder's first list_files answered: the conversation its second turn reads."""
     second_turn = TurnRequest.model_validate((await scheduled(handle, "model_turn"))[1])
     assert second_turn.conversation_ref is not None
-    messages = await conversation.load(store, second_turn.conversation_ref)
+    messages = (await conversation.load(store, second_turn.conversation_ref)).messages
     [result] = messages[2]["content"]
     return str(result["content"])
 

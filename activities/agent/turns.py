@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from typing import Any, cast
+from typing import cast
 
 import anthropic
 import structlog
@@ -67,15 +67,15 @@ class AgentActivities:
         if request.role not in AGENT_PROMPTS:
             raise BadRequest(f"no agent loop for the {request.role!r} role")
         role = cast(Role, request.role)
-        messages: list[dict[str, Any]] = []
+        talk = conversation.Conversation()
         if request.conversation_ref is not None:
-            messages = await conversation.load(store, request.conversation_ref)
+            talk = await conversation.load(store, request.conversation_ref)
         if request.conversation_ref is None or request.follow_up:
-            text = await brief_text(store, request.brief, opening=not messages)
-            messages.append({"role": "user", "content": text})
+            text = await brief_text(store, request.brief, opening=not talk.messages)
+            talk.messages.append({"role": "user", "content": text})
         if request.note:
-            messages = with_note(messages, request.note)
-        body = request_body(self.settings, role, messages)
+            talk.replace_last(with_note(talk.messages, request.note)[-1])
+        body = request_body(self.settings, role, talk.messages)
         message, _, usage = await self.calls.call(
             store=store,
             build_id=request.build_id,
@@ -88,11 +88,11 @@ class AgentActivities:
             step=request.brief.step,
         )
         answer = [block.model_dump(mode="json", exclude_none=True) for block in message.content]
-        messages = [*messages, {"role": "assistant", "content": answer}]
+        talk.messages.append({"role": "assistant", "content": answer})
         calls = [b for b in message.content if isinstance(b, ToolUseBlock)]
         return TurnResult(
             response_ref=await store.put_json(message.model_dump(mode="json")),
-            conversation_ref=await conversation.save(store, messages),
+            conversation_ref=await conversation.save(store, talk),
             tool_calls=[ToolCall(id=call.id, name=call.name) for call in calls],
             stop_reason=message.stop_reason,
             usage=usage,
@@ -129,10 +129,10 @@ class AgentActivities:
                 )
             )
             changed = changed or outcome.changed
-        messages = await conversation.load(store, request.conversation_ref)
-        messages.append({"role": "user", "content": results})
+        talk = await conversation.load(store, request.conversation_ref)
+        talk.messages.append({"role": "user", "content": results})
         return ToolsResult(
-            conversation_ref=await conversation.save(store, messages),
+            conversation_ref=await conversation.save(store, talk),
             outcomes=outcomes,
             changed=changed,
             sandbox=sandbox,
