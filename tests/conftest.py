@@ -42,6 +42,9 @@ if TYPE_CHECKING:
     from tests.doubles.e2b import E2BDouble
 from tests.processes import Processes
 
+# `worker` and `http`, for the tests that run builds.
+pytest_plugins = ["tests.stack_fixtures"]
+
 
 def free_port() -> int:
     return free_ports(1)[0]

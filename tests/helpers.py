@@ -22,7 +22,7 @@ from temporalio.testing import ActivityEnvironment
 from cofounder.artifacts import ArtifactStore
 from cofounder.db import Build, BuildEvent, LedgerEntry, Project, PullRequest
 from cofounder.db.models import utcnow
-from cofounder.payloads import BuildInput, BuildStatus, BuildView
+from cofounder.payloads import BuildInput, BuildStatus, BuildView, TurnRequest
 from cofounder.settings import Settings
 from workflows.build import BuildWorkflow
 
@@ -230,3 +230,13 @@ def env_for(build_id: str, activity_id: str) -> ActivityEnvironment:
 def owned(store: ArtifactStore) -> ArtifactStore:
     """The local owner's part of `store`: where the activities of a test build keep artifacts."""
     return store.for_owner("local")
+
+
+def turn_requests(history: WorkflowHistory) -> list[TurnRequest]:
+    """The input of every model turn the workflow scheduled, decoded."""
+    return [
+        TurnRequest.model_validate(json.loads(attrs.input.payloads[0].data))
+        for e in history.events
+        if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED
+        and (attrs := e.activity_task_scheduled_event_attributes).activity_type.name == "model_turn"
+    ]

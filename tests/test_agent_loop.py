@@ -4,12 +4,9 @@ paid once, the loop guard, the turn bound, and bad tool calls answered rather th
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 
 import pytest
-import pytest_asyncio
-from temporalio.api.enums.v1 import EventType
-from temporalio.client import WorkflowFailureError, WorkflowHistory
+from temporalio.client import WorkflowFailureError
 from temporalio.testing import WorkflowEnvironment
 
 from activities.agent import conversation
@@ -34,26 +31,10 @@ from tests.helpers import (
     record,
     side_effects,
     start_build,
+    turn_requests,
 )
 from tests.processes import demo_git
-from worker import running_worker
 from workflows.guard import REPEATS_NOTED, LoopGuard
-
-
-@pytest_asyncio.fixture
-async def worker(env: WorkflowEnvironment, settings: Settings, sessions) -> AsyncIterator[None]:
-    async with running_worker(env.client, settings):
-        yield
-
-
-def turn_requests(history: WorkflowHistory) -> list[TurnRequest]:
-    """The input of every model turn the workflow scheduled, decoded."""
-    return [
-        TurnRequest.model_validate(json.loads(attrs.input.payloads[0].data))
-        for e in history.events
-        if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED
-        and (attrs := e.activity_task_scheduled_event_attributes).activity_type.name == "model_turn"
-    ]
 
 
 def test_the_guard_notes_the_third_repeat_and_stops_the_fourth() -> None:

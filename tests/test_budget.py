@@ -4,11 +4,9 @@ build waits in awaiting_budget for an extension, or is cancelled when none comes
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 
 import httpx
 import pytest
-import pytest_asyncio
 from temporalio.client import WorkflowUpdateFailedError
 from temporalio.testing import WorkflowEnvironment
 
@@ -19,17 +17,10 @@ from cofounder.payloads import Budget, BudgetExtension, BuildStatus
 from cofounder.settings import ModelPrice, Settings
 from tests.conftest import ServerThread
 from tests.helpers import inject_faults, start_build, wait_for_status
-from worker import running_worker
 from workflows.build import BuildWorkflow
 
 # Enough for the plan and a few coder turns, never for the whole demo build.
 SMALL = 60_000
-
-
-@pytest_asyncio.fixture
-async def worker(env: WorkflowEnvironment, settings: Settings, sessions) -> AsyncIterator[None]:
-    async with running_worker(env.client, settings):
-        yield
 
 
 def test_the_worst_case_counts_every_input_byte_and_all_output() -> None:

@@ -5,12 +5,10 @@ from __future__ import annotations
 
 import json
 import subprocess
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-import pytest_asyncio
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowHistory
 from temporalio.testing import WorkflowEnvironment
@@ -22,15 +20,8 @@ from cofounder.payloads import BuildStatus, TestReport
 from cofounder.settings import Settings
 from tests.helpers import GOAL, activity_types, inject_faults, start_build
 from tests.processes import demo_git
-from worker import running_worker
 
 NODE_GOAL = "A Node.js library that turns titles into URL slugs"
-
-
-@pytest_asyncio.fixture
-async def worker(env: WorkflowEnvironment, settings: Settings, sessions) -> AsyncIterator[None]:
-    async with running_worker(env.client, settings):
-        yield
 
 
 def results_of(history: WorkflowHistory, activity: str) -> list[Any]:

@@ -3,25 +3,18 @@ cost kept per step; the debugger and reviewer reading the change as a diff."""
 
 from __future__ import annotations
 
-import json
-from collections.abc import AsyncIterator
-
 import httpx
-import pytest_asyncio
 from sqlalchemy import select
-from temporalio.api.enums.v1 import EventType
-from temporalio.client import WorkflowHistory
 from temporalio.testing import WorkflowEnvironment
 
 from activities.agent import conversation
 from activities.diff import render_diff
 from activities.llm import LlmActivities, make_anthropic_client
 from activities.llm_tools import REPOSITORY_HEADING, render_tree
-from api.main import create_app
 from cofounder.artifacts import ArtifactStore
 from cofounder.db import LedgerEntry
 from cofounder.offline_model import script
-from cofounder.payloads import BuildStatus, ReviewRequest, TurnRequest, Usage
+from cofounder.payloads import BuildStatus, ReviewRequest, Usage
 from cofounder.settings import Settings
 from tests.helpers import (
     GOAL,
@@ -31,25 +24,10 @@ from tests.helpers import (
     insert_build,
     owned,
     start_build,
+    turn_requests,
     wait_for_status,
 )
 from tests.processes import demo_git
-from worker import running_worker
-
-
-@pytest_asyncio.fixture
-async def worker(env: WorkflowEnvironment, settings: Settings, sessions) -> AsyncIterator[None]:
-    async with running_worker(env.client, settings):
-        yield
-
-
-def turn_requests(history: WorkflowHistory) -> list[TurnRequest]:
-    return [
-        TurnRequest.model_validate(json.loads(attrs.input.payloads[0].data))
-        for e in history.events
-        if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED
-        and (attrs := e.activity_task_scheduled_event_attributes).activity_type.name == "model_turn"
-    ]
 
 
 async def test_each_step_is_coded_and_tested_until_green_with_its_cost(
@@ -134,17 +112,6 @@ async def test_the_reviewer_reads_the_change_however_large_the_repository(
     used = review.usage
     sent = used.input_tokens + used.cache_creation_input_tokens + used.cache_read_input_tokens
     assert sent < 10_000  # the 480 KB it did not change (~120,000 tokens) stayed out
-
-
-@pytest_asyncio.fixture
-async def http(
-    settings: Settings, env: WorkflowEnvironment, sessions
-) -> AsyncIterator[httpx.AsyncClient]:
-    served = create_app(settings, client=env.client)
-    async with served.router.lifespan_context(served):
-        transport = httpx.ASGITransport(app=served)
-        async with httpx.AsyncClient(transport=transport, base_url="http://api") as client:
-            yield client
 
 
 async def test_the_api_shows_each_steps_cost_live_and_after_the_end(

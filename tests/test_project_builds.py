@@ -4,43 +4,22 @@ bubblewrap and git): the first is merged, and the second starts from the merged 
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
-import pytest_asyncio
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
 from activities.agent import conversation
-from api.main import create_app
 from cofounder.artifacts import ArtifactStore
 from cofounder.payloads import BuildStatus, BuildView, SandboxRef, TurnRequest
 from cofounder.settings import Settings
 from tests.helpers import owned, start_build
 from tests.remotes import head, tree_of
-from worker import running_worker
 
 FEATURE_GOAL = "Let slugify cut long slugs to a maximum length"
-
-
-@pytest_asyncio.fixture
-async def worker(env: WorkflowEnvironment, settings: Settings, sessions) -> AsyncIterator[None]:
-    async with running_worker(env.client, settings):
-        yield
-
-
-@pytest_asyncio.fixture
-async def http(
-    settings: Settings, sessions: async_sessionmaker[AsyncSession], env: WorkflowEnvironment
-) -> AsyncIterator[httpx.AsyncClient]:
-    served = create_app(settings, client=env.client)
-    async with served.router.lifespan_context(served):
-        transport = httpx.ASGITransport(app=served)
-        async with httpx.AsyncClient(transport=transport, base_url="http://api") as client:
-            yield client
 
 
 async def scheduled(handle: WorkflowHandle[Any, BuildView], activity: str) -> list[Any]:

@@ -6,15 +6,12 @@ import asyncio
 import os
 import subprocess
 import sys
-from collections.abc import AsyncIterator
 
 import pytest
-import pytest_asyncio
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import WorkflowFailureError, WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.common import SearchAttributeKey
 from temporalio.testing import WorkflowEnvironment
-from temporalio.worker import Worker
 
 from activities.sandbox.local import LocalRuntime
 from activities.sandbox.sweep import sweep_orphans
@@ -35,16 +32,7 @@ from tests.helpers import (
     start_build,
     wait_for_status,
 )
-from worker import running_worker
 from workflows.build import BuildWorkflow
-
-
-@pytest_asyncio.fixture
-async def worker(
-    env: WorkflowEnvironment, settings: Settings, sessions: async_sessionmaker[AsyncSession]
-) -> AsyncIterator[Worker]:
-    async with running_worker(env.client, settings) as running:
-        yield running
 
 
 def published_tests_pass(settings: Settings, branch: str) -> bool:
