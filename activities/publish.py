@@ -119,7 +119,7 @@ class PublishActivities:
 def pull_request_body(request: PublishRequest, plan: dict[str, Any], review: dict[str, Any]) -> str:
     """The pull request's markdown: goal, plan, test results, review and cost."""
     steps = "\n".join(f"{n}. {_step(step)}" for n, step in enumerate(plan.get("steps") or [], 1))
-    attempts = f"{request.attempts} attempt{'s' if request.attempts != 1 else ''}"
+    attempts = f"{request.attempts} test run{'s' if request.attempts != 1 else ''} in all"
     sections = [
         f"## Goal\n\n{request.goal}",
         f"## Plan: {plan.get('title', request.title)}\n\n{plan.get('summary', '')}\n\n{steps}",

@@ -116,7 +116,7 @@ async def test_publish_opens_branch_commit_and_pull_request(
         "## Plan: Slugkit",
         "A tiny slug library.",
         "1. Write\n2. Test",
-        "Passed after 2 attempts",
+        "Passed after 2 test runs in all",
         "2 passed in 0.01s",
         "Small and well tested.",
         "$0.0123",

@@ -63,7 +63,7 @@ def report(settings: Settings, build: dict[str, Any]) -> None:
         f"{settings.temporal_namespace}/workflows/{build['workflow_id']}"
     )
     cost = build.get("cost") or {}
-    say(f"\nbuild {build['id']} {build['status']} after {build.get('attempts', 0)} test attempt(s)")
+    say(f"\nbuild {build['id']} {build['status']} after {build.get('attempts', 0)} test run(s)")
     say(
         f"  cost: ${cost.get('usd', 0):.4f} ({cost.get('input_tokens', 0)} in / "
         f"{cost.get('output_tokens', 0)} out tokens)"
