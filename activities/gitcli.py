@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+from collections.abc import Mapping
 from pathlib import Path
 
 from activities.errors import CofounderError
@@ -27,9 +28,10 @@ async def git(
     cwd: Path | None = None,
     date: str | None = None,
     input: bytes | None = None,
+    env: Mapping[str, str] | None = None,
 ) -> str:
     """Run one git command with no host configuration; its stdout, or GitFailed."""
-    out = await git_bytes(*args, home=home, cwd=cwd, date=date, input=input)
+    out = await git_bytes(*args, home=home, cwd=cwd, date=date, input=input, env=env)
     return out.decode(errors="replace")
 
 
@@ -39,9 +41,10 @@ async def git_bytes(
     cwd: Path | None = None,
     date: str | None = None,
     input: bytes | None = None,
+    env: Mapping[str, str] | None = None,
 ) -> bytes:
     """`git`, with stdout as bytes (file contents)."""
-    code, out, err = await run_git(*args, home=home, cwd=cwd, date=date, input=input)
+    code, out, err = await run_git(*args, home=home, cwd=cwd, date=date, input=input, env=env)
     if code != 0:
         detail = err.decode(errors="replace").strip()[-500:]
         raise GitFailed(f"git {args[0]} failed ({code}): {detail}")
@@ -54,19 +57,25 @@ async def run_git(
     cwd: Path | None = None,
     date: str | None = None,
     input: bytes | None = None,
+    env: Mapping[str, str] | None = None,
 ) -> tuple[int, bytes, bytes]:
     """One git command's exit code, stdout and stderr, for commands whose failure says something
-    (a merge's conflicts); GitUnavailable without git."""
-    env = {
-        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-        "HOME": str(home),
-        "LANG": "C",
-        "GIT_CONFIG_NOSYSTEM": "1",
-        "GIT_CONFIG_GLOBAL": os.devnull,
-        "GIT_TERMINAL_PROMPT": "0",
-    }
+    (a merge's conflicts); GitUnavailable without git. `env` adds to git's environment: how a
+    credential reaches it without a command line, a URL or a file."""
+    extra, env = (
+        env,
+        {
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            "HOME": str(home),
+            "LANG": "C",
+            "GIT_CONFIG_NOSYSTEM": "1",
+            "GIT_CONFIG_GLOBAL": os.devnull,
+            "GIT_TERMINAL_PROMPT": "0",
+        },
+    )
     if date is not None:
         env |= {"GIT_AUTHOR_DATE": date, "GIT_COMMITTER_DATE": date}
+    env |= extra or {}
     identity = ["-c", f"user.name={AUTHOR[0]}", "-c", f"user.email={AUTHOR[1]}"]
     options = ["-c", "commit.gpgsign=false", "-c", "core.autocrlf=false"]
     try:

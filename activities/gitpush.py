@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import os
 import tempfile
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 from activities.errors import BadRequest
@@ -19,8 +20,18 @@ class Pushed:
     diff: str
 
 
+@dataclass(frozen=True)
+class Remote:
+    """Where a branch is pushed: a local bare repository or a URL, its default branch, and what
+    git's environment needs to reach it (a credential, never in the URL)."""
+
+    location: Path | str
+    default_branch: str = MAIN
+    env: Mapping[str, str] = field(default_factory=dict, repr=False)
+
+
 async def push_branch(
-    remote: Path,
+    remote: Path | Remote,
     branch: str,
     files: dict[str, bytes],
     message: str,
@@ -33,15 +44,17 @@ async def push_branch(
     are its whole tree, so a file the build deleted is deleted; without it (builds from before
     checkouts) `files` are laid over main's. An existing remote branch is the result of an
     earlier attempt: its head is reused, so a retry never makes a second commit. The commit
-    itself is deterministic for given inputs. The diff is against main, from where they meet.
+    itself is deterministic for given inputs. The diff is against the default branch, from where
+    they meet.
     """
+    target = remote if isinstance(remote, Remote) else Remote(remote)
     with tempfile.TemporaryDirectory(prefix="cofounder-publish-") as tmp:
         home, clone = Path(tmp), Path(tmp) / "clone"
         # A local clone copies every object, so `base` is there even where no branch holds it.
-        await git("clone", "--quiet", str(remote), str(clone), home=home)
+        await git("clone", "--quiet", str(target.location), str(clone), home=home, env=target.env)
         head = await _remote_head(clone, branch, home)
         if head is None:
-            start = base or f"origin/{MAIN}"
+            start = base or f"origin/{target.default_branch}"
             await git("checkout", "--quiet", "-B", branch, start, cwd=clone, home=home)
             if base is not None:
                 await _untrack_workspace_files(clone, base, home)
@@ -50,18 +63,19 @@ async def push_branch(
             commit = ["commit", "--quiet", "--allow-empty", "--no-verify", "-m", message]
             await git(*commit, cwd=clone, home=home, date=date)
             head = (await git("rev-parse", "HEAD", cwd=clone, home=home)).strip()
-            head = await _push(clone, branch, head, home)
-        diff = await git("diff", f"origin/{MAIN}...{head}", cwd=clone, home=home)
+            head = await _push(clone, branch, head, home, target.env)
+        diff = await git("diff", f"origin/{target.default_branch}...{head}", cwd=clone, home=home)
         return Pushed(head_sha=head, diff=diff)
 
 
-async def _push(clone: Path, branch: str, head: str, home: Path) -> str:
+async def _push(clone: Path, branch: str, head: str, home: Path, env: Mapping[str, str]) -> str:
+    refspec = f"{head}:refs/heads/{branch}"
     try:
-        await git("push", "--quiet", "origin", f"{head}:refs/heads/{branch}", cwd=clone, home=home)
+        await git("push", "--quiet", "origin", refspec, cwd=clone, home=home, env=env)
         return head
     except GitFailed:
         # A concurrent attempt may have pushed first; then its branch is the result.
-        await git("fetch", "--quiet", "origin", cwd=clone, home=home)
+        await git("fetch", "--quiet", "origin", cwd=clone, home=home, env=env)
         existing = await _remote_head(clone, branch, home)
         if existing is None:
             raise

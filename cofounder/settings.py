@@ -100,6 +100,19 @@ class Settings(BaseSettings):
     # An idle sandbox is paused after this long (a build pauses it between phases anyway).
     e2b_sandbox_timeout_seconds: int = 1800
 
+    # A GitHub App publishes to GitHub when its id and key are set; the local bare remotes
+    # otherwise. GitHub Enterprise: its API URL (https://HOST/api/v3).
+    github_app_id: int | None = Field(default=None, validation_alias=_env("GITHUB_APP_ID"))
+    github_private_key: SecretStr | None = Field(
+        default=None, validation_alias=_env("GITHUB_PRIVATE_KEY")
+    )
+    github_webhook_secret: SecretStr | None = Field(
+        default=None, validation_alias=_env("GITHUB_WEBHOOK_SECRET")
+    )
+    github_api_url: str = Field(
+        default="https://api.github.com", validation_alias=_env("GITHUB_API_URL")
+    )
+
     # Unset: a folder under the data dir. `s3://bucket/prefix` (with an endpoint for S3-compatible
     # stores) lets workers on other machines read what this one wrote.
     artifacts: str | None = None
@@ -117,6 +130,8 @@ class Settings(BaseSettings):
             )
         if self.sandbox == "e2b" and self.e2b_api_key is None:
             raise ValueError("E2B_API_KEY is required when COFOUNDER_SANDBOX=e2b")
+        if (self.github_app_id is None) != (self.github_private_key is None):
+            raise ValueError("GITHUB_APP_ID and GITHUB_PRIVATE_KEY are set together, or neither")
         if self.environment == "production" and self.anthropic_api_key is None:
             raise ValueError("ANTHROPIC_API_KEY is required when COFOUNDER_ENVIRONMENT=production")
         return self

@@ -42,8 +42,8 @@ if TYPE_CHECKING:
     from tests.doubles.e2b import E2BDouble
 from tests.processes import Processes
 
-# `worker` and `http`, for the tests that run builds.
-pytest_plugins = ["tests.stack_fixtures"]
+# `worker` and `http` for the tests that run builds; `github` for those that talk to GitHub.
+pytest_plugins = ["tests.stack_fixtures", "tests.github_fixtures"]
 
 
 def free_port() -> int:

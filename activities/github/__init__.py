@@ -1,0 +1,1 @@
+"""GitHub through a GitHub App (githubkit): installation tokens, pushes and pull requests."""

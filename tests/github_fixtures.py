@@ -1,0 +1,91 @@
+"""Fixtures for code that talks to GitHub: a GitHub App's key pair and the local GitHub double.
+
+def test_publish(github: InstalledApp) -> None:
+    github.double.add_repository(f"{github.owner}/shop", github.installation_id, files=...)
+    # point the code under test at github.api_url with github.app_id and github.private_key_pem
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from tests.doubles.github import GitHubDouble
+
+GITHUB_APP_ID = 424242
+GITHUB_INSTALLATION_ID = 31337
+GITHUB_OWNER = "acme"
+
+
+@dataclass(frozen=True)
+class AppKey:
+    """A GitHub App's RSA key pair, both as PEM text."""
+
+    private_key_pem: str
+    public_key_pem: str
+
+
+@dataclass(frozen=True)
+class InstalledApp:
+    """The App as the code under test knows it, and the double that plays GitHub for it."""
+
+    double: GitHubDouble
+    app_id: int
+    private_key_pem: str
+    installation_id: int
+    owner: str
+
+    @property
+    def api_url(self) -> str:
+        """For `GitHub(base_url=...)`: `http://127.0.0.1:PORT/api/v3/`."""
+        return self.double.api_url
+
+    @property
+    def git_url(self) -> str:
+        """Repositories clone from `{git_url}/{owner}/{name}.git`."""
+        return self.double.git_url
+
+
+def new_app_key() -> AppKey:
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    private = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.TraditionalOpenSSL,  # GitHub hands out PKCS#1 keys
+        serialization.NoEncryption(),
+    )
+    public = key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    return AppKey(private.decode(), public.decode())
+
+
+@pytest.fixture(scope="session")
+def github_app_key() -> AppKey:
+    """One key pair for the session: generating RSA keys is the slow part."""
+    return new_app_key()
+
+
+@pytest.fixture
+def github_double(tmp_path: Path, github_app_key: AppKey) -> Iterator[GitHubDouble]:
+    """GitHub served locally for the App `GITHUB_APP_ID`, with no installations yet."""
+    public_key = github_app_key.public_key_pem
+    with GitHubDouble(tmp_path / "github", GITHUB_APP_ID, public_key) as double:
+        yield double
+
+
+@pytest.fixture
+def github(github_double: GitHubDouble, github_app_key: AppKey) -> InstalledApp:
+    """The App installed on the organisation `acme` (no repositories yet) and its credentials."""
+    github_double.add_installation(GITHUB_INSTALLATION_ID, GITHUB_OWNER)
+    return InstalledApp(
+        double=github_double,
+        app_id=GITHUB_APP_ID,
+        private_key_pem=github_app_key.private_key_pem,
+        installation_id=GITHUB_INSTALLATION_ID,
+        owner=GITHUB_OWNER,
+    )
