@@ -27,3 +27,15 @@ class Unavailable(ServiceError):
 
 class TimedOut(ServiceError):
     status_code = 504
+
+
+class Invalid(ServiceError):
+    """A request the route cannot read (a webhook's body or headers)."""
+
+    status_code = 400
+
+
+class Unauthorized(ServiceError):
+    """A request that does not prove who sent it (a webhook's signature)."""
+
+    status_code = 401

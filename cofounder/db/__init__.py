@@ -1,15 +1,19 @@
 """Database layer: SQLAlchemy 2 models, engine and Alembic migrations."""
 
 from cofounder.db.engine import insert_for, make_engine, make_sessionmaker
+from cofounder.db.github import GitHubInstallation, GitHubRepository, WebhookDelivery
 from cofounder.db.models import Base, Build, BuildEvent, LedgerEntry, Project, PullRequest
 
 __all__ = [
     "Base",
     "Build",
     "BuildEvent",
+    "GitHubInstallation",
+    "GitHubRepository",
     "LedgerEntry",
     "Project",
     "PullRequest",
+    "WebhookDelivery",
     "insert_for",
     "make_engine",
     "make_sessionmaker",

@@ -1,0 +1,42 @@
+"""Webhooks from the vendors the product works with; each proves its sender before anything."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Request
+
+from api import github_webhooks
+from api.deps import SessionDep, SettingsDep
+from api.errors import Invalid
+from api.schemas.errors import ErrorOut
+
+router = APIRouter(prefix="/api/webhooks", tags=["webhooks"])
+
+
+@router.post(
+    "/github",
+    responses={
+        400: {"model": ErrorOut, "description": "Not a JSON object, or no event or delivery id."},
+        401: {
+            "model": ErrorOut,
+            "description": "Missing or bad X-Hub-Signature-256, or no webhook secret set here.",
+        },
+    },
+)
+async def github(
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    x_hub_signature_256: Annotated[str | None, Header()] = None,
+    x_github_event: Annotated[str | None, Header()] = None,
+    x_github_delivery: Annotated[str | None, Header()] = None,
+) -> dict[str, str]:
+    """A GitHub App webhook: verified over the raw body, then applied once per delivery id
+    (`applied`, `ignored` for events not acted on, or `duplicate`)."""
+    body = await request.body()
+    github_webhooks.verify(settings, body, x_hub_signature_256)
+    if not x_github_event or not x_github_delivery or len(x_github_delivery) > 100:
+        raise Invalid("X-GitHub-Event and X-GitHub-Delivery are required")
+    outcome = await github_webhooks.handle(session, x_github_event, x_github_delivery, body)
+    return {"delivery": x_github_delivery, "outcome": outcome}
