@@ -19,6 +19,7 @@ from temporalio.worker import Worker
 
 from activities.agent.turns import AgentActivities
 from activities.builds import BuildRecordActivities
+from activities.github.app import GitHubApp
 from activities.heartbeat import HeartbeatInterceptor
 from activities.llm import LlmActivities, make_anthropic_client
 from activities.publish import PublishActivities
@@ -52,10 +53,11 @@ def build_activities(
     store = open_store(settings)
     client = make_anthropic_client(settings)
     runtime = sandbox_runtime(settings)
-    llm = LlmActivities(client, settings, store, sessions)
+    github = github_app(settings)
+    llm = LlmActivities(client, settings, store, sessions, github)
     agent = AgentActivities(client, settings, store, sessions, runtime)
-    sandbox = SandboxActivities(settings, store, runtime)
-    publish = PublishActivities(settings, store, sessions)
+    sandbox = SandboxActivities(settings, store, runtime, github)
+    publish = PublishActivities(settings, store, sessions, github)
     records = BuildRecordActivities(sessions)
     return [
         llm.plan,
@@ -71,6 +73,13 @@ def build_activities(
         records.record_status,
         records.record_cost,
     ]
+
+
+def github_app(settings: Settings) -> GitHubApp | None:
+    """The GitHub App when one is configured; linked projects need it, the others do not."""
+    if settings.github_app_id is None or settings.github_private_key is None:
+        return None
+    return GitHubApp(settings.github_app_id, settings.github_private_key, settings.github_api_url)
 
 
 def sandbox_runtime(settings: Settings) -> SandboxRuntime:

@@ -21,6 +21,8 @@ from activities.errors import (
     activity_boundary,
 )
 from activities.gitbase import base_listing
+from activities.github.app import GitHubApp, linked
+from activities.github.mirror import refresh_mirror
 from activities.gitrepo import check_names
 from activities.journal import JournaledCalls
 from activities.llm_tools import (
@@ -76,11 +78,13 @@ class LlmActivities:
         settings: Settings,
         store: ArtifactStore,
         sessions: async_sessionmaker[AsyncSession],
+        github: GitHubApp | None = None,
     ) -> None:
         self.client = client
         self.settings = settings
         self.store = store
         self.sessions = sessions
+        self.github = github
         self.calls = JournaledCalls(sessions)
         self.roles = RoleCalls(client, settings, self.calls)
 
@@ -90,6 +94,11 @@ class LlmActivities:
         store = self.store.for_owner(request.owner)
         check_names(request.owner, request.project, request.build_id)
         remote = self.settings.git_remote(request.owner, request.project)
+        if request.repository is not None:
+            git_dir = self.settings.git_dir / request.owner
+            remote = await refresh_mirror(
+                linked(self.github), request.repository, git_dir, request.project
+            )
         repository = render_tree(await base_listing(remote, request.build_id))
         prompt = (
             f"Goal: {request.goal}\nProject: {request.project}\n\n{repository}\n\nPlan this build."

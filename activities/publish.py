@@ -10,6 +10,7 @@ is reused, and the commit itself is deterministic, so a retry adds no branch, co
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -21,6 +22,8 @@ from temporalio import activity
 
 from activities.errors import CofounderError, activity_boundary
 from activities.gitbase import pinned_base
+from activities.github.app import GitHubApp, linked
+from activities.github.publish import Change, publish_on_github
 from activities.gitpush import Pushed, push_branch
 from activities.gitrepo import MAIN, check_names, ensure_remote
 from cofounder.artifacts import ArtifactStore
@@ -33,18 +36,31 @@ log = structlog.get_logger()
 TITLE_LIMIT = 200  # the pull_requests.title column
 
 
+@dataclass(frozen=True)
+class Where:
+    """Where a pull request was opened: into which branch, on which provider, as what."""
+
+    base: str = MAIN
+    provider: str = "local"
+    number: int | None = None
+    url: str | None = None
+
+
 class PublishActivities:
-    """Publishes a finished build as a branch and a pull request on the local git remote."""
+    """Publishes a finished build as a branch and a pull request: on the project's GitHub
+    repository when it links one (through the App), else on its local git remote."""
 
     def __init__(
         self,
         settings: Settings,
         store: ArtifactStore,
         sessions: async_sessionmaker[AsyncSession],
+        github: GitHubApp | None = None,
     ) -> None:
         self.settings = settings
         self.store = store
         self.sessions = sessions
+        self.github = github
 
     @activity.defn
     @activity_boundary
@@ -66,11 +82,26 @@ class PublishActivities:
         branch = f"cofounder/{request.build_id}"
         message = f"{_title(request)}\n\nBuild {request.build_id}: {request.goal}"
         date = _git_date(created_at)
+        if request.repository is not None:
+            change = Change(branch, files, message, date, base, _title(request), body)
+            link = request.repository
+            published = await publish_on_github(
+                linked(self.github), link.installation_id, link.repository, change
+            )
+            pull = published.pull
+            where = Where(published.base_branch, "github", pull.number, pull.url)
+            return await self._record(request, project_id, branch, published.pushed, body, where)
         pushed = await push_branch(remote, branch, files, message, date, base)
-        return await self._record(request, project_id, branch, pushed, body)
+        return await self._record(request, project_id, branch, pushed, body, Where())
 
     async def _record(
-        self, request: PublishRequest, project_id: int, branch: str, pushed: Pushed, body: str
+        self,
+        request: PublishRequest,
+        project_id: int,
+        branch: str,
+        pushed: Pushed,
+        body: str,
+        where: Where,
     ) -> PullRequestRef:
         """Insert the pull-request row once; a concurrent or earlier insert wins and is returned."""
         row = PullRequest(
@@ -78,10 +109,13 @@ class PublishActivities:
             project_id=project_id,
             title=_title(request),
             body=body,
-            base=MAIN,
+            base=where.base,
             branch=branch,
             head_sha=pushed.head_sha,
             diff=pushed.diff,
+            provider=where.provider,
+            number=where.number,
+            url=where.url,
         )
         async with self.sessions() as session:
             session.add(row)
@@ -161,7 +195,14 @@ def _git_date(created_at: datetime) -> str:
 
 def _ref(row: PullRequest) -> PullRequestRef:
     return PullRequestRef(
-        id=row.id, branch=row.branch, base=row.base, head_sha=row.head_sha, title=row.title
+        id=row.id,
+        branch=row.branch,
+        base=row.base,
+        head_sha=row.head_sha,
+        title=row.title,
+        provider=row.provider,
+        number=row.number,
+        url=row.url,
     )
 
 

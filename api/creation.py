@@ -23,6 +23,7 @@ from cofounder.payloads import (
     Budget,
     BuildInput,
     BuildStatus,
+    RepositoryLink,
     build_workflow_id,
 )
 from cofounder.settings import Settings
@@ -46,7 +47,7 @@ async def create_build(
     request_id: str | None = None,
 ) -> BuildOut:
     """Insert the project (on first use) and the build, and start its workflow: all or nothing."""
-    project_id = await _ensure_project(session, owner, request.project)
+    project_id = await ensure_project(session, owner, request.project)
     build_id = new_build_id()
     build = Build(
         id=build_id,
@@ -76,7 +77,7 @@ async def create_build(
     return BuildOut.from_row(build, request.project, None)
 
 
-async def _ensure_project(session: AsyncSession, owner: str, slug: str) -> int:
+async def ensure_project(session: AsyncSession, owner: str, slug: str) -> int:
     """The project's id, inserting it if new; ON CONFLICT keeps concurrent first uses safe."""
     statement = (
         insert_for(session)(Project)
@@ -96,7 +97,14 @@ async def _start_workflow(
     request: BuildCreate,
     request_id: str | None,
 ) -> WorkflowHandle[Any, Any]:
+    project = await session.get(Project, build.project_id)
+    link = None
+    if project is not None and project.repository and project.installation_id is not None:
+        link = RepositoryLink(
+            repository=project.repository, installation_id=project.installation_id
+        )
     payload = BuildInput(
+        repository=link,
         build_id=build.id,
         project=request.project,
         goal=request.goal,

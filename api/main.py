@@ -19,7 +19,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from temporalio.client import Client
 
 from api.errors import ServiceError
-from api.routes import builds, health, webhooks
+from api.routes import builds, health, projects, webhooks
 from cofounder.artifacts import open_store
 from cofounder.db import make_engine, make_sessionmaker
 from cofounder.logging import REQUEST_ID_HEADER, request_id
@@ -61,6 +61,7 @@ def create_app(settings: Settings | None = None, *, client: Client | None = None
     )
     app.include_router(builds.router)
     app.include_router(health.router)
+    app.include_router(projects.router)
     app.include_router(webhooks.router)
     app.add_exception_handler(ServiceError, _service_error)
     app.add_exception_handler(OperationalError, _database_down)

@@ -38,6 +38,10 @@ async def merge_pull_request(
         raise Conflict(f"build {build_id} has no pull request to merge (status: {build.status})")
     if pr.state == PR_MERGED:
         return PullRequestOut.from_row(pr)
+    if pr.provider != "local":
+        raise Conflict(
+            f"the pull request of build {build_id} is on GitHub: merge it there ({pr.url})"
+        )
     merged = await _merge(settings.git_remote(owner, build.project), pr, build_id)
     statement = (
         update(PullRequest)

@@ -529,6 +529,8 @@ async def test_pull_request_is_404_until_the_build_has_one(
         "branch": f"cofounder/{row.id}",
         "base": "main",
         "head_sha": "a" * 40,
+        "provider": "local",
+        "url": None,
     }
 
 

@@ -146,7 +146,11 @@ class BuildWorkflow(PlanSteps):
         """The architect's plan, approved when the build asks for approval; None: rejected."""
         await self._set(BuildStatus.PLANNING)
         request = PlanRequest(
-            build_id=input.build_id, owner=input.owner, project=input.project, goal=input.goal
+            build_id=input.build_id,
+            owner=input.owner,
+            project=input.project,
+            goal=input.goal,
+            repository=input.repository,
         )
         plan = await self._llm(
             LlmActivities.plan, request, f"plan: {short(input.goal)}", "architect"
@@ -187,6 +191,7 @@ class BuildWorkflow(PlanSteps):
                 test_summary=report.summary,
                 attempts=sum(step.attempts for step in self._view.steps) or self._view.attempt,
                 cost=self._view.cost,
+                repository=input.repository,
             ),
             f"publish branch cofounder/{input.build_id}",
             PUBLISH_ATTEMPT,

@@ -35,7 +35,12 @@ class PlanSteps(Coding):
         if resume is None:
             self._sandbox = await self._sandbox_step(
                 SandboxActivities.open_sandbox,
-                SandboxRequest(build_id=input.build_id, owner=input.owner, project=input.project),
+                SandboxRequest(
+                    build_id=input.build_id,
+                    owner=input.owner,
+                    project=input.project,
+                    repository=input.repository,
+                ),
                 "open the build's sandbox",
             )
         stepped = bool(self._view.steps) if resume else workflow.patched(STEPS_PATCH)

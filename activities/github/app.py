@@ -18,6 +18,7 @@ from githubkit import AppAuthStrategy, GitHub, TokenAuthStrategy
 from githubkit.cache import MemCacheStrategy
 from pydantic import SecretStr
 
+from activities.errors import NotAuthorized
 from activities.github.errors import github_errors
 
 # A cached token is exchanged for a new one this long before it expires, so no call that starts
@@ -31,6 +32,14 @@ Auth = TypeVar("Auth", AppAuthStrategy, TokenAuthStrategy)
 class InstallationToken:
     token: str = field(repr=False)
     expires_at: datetime
+
+
+def linked(app: GitHubApp | None) -> GitHubApp:
+    """The App, for a project linked to a GitHub repository; NotAuthorized when this worker has
+    none configured."""
+    if app is None:
+        raise NotAuthorized("the project links a GitHub repository, but no GitHub App is set")
+    return app
 
 
 class GitHubApp:

@@ -8,6 +8,8 @@ from temporalio import activity
 
 from activities.errors import activity_boundary
 from activities.gitbase import Checkout, check_out_base
+from activities.github.app import GitHubApp, linked
+from activities.github.mirror import refresh_mirror
 from activities.gitrepo import check_names
 from activities.sandbox import SandboxRuntime, SessionSpec
 from activities.sandbox.projects import language_of
@@ -23,10 +25,17 @@ log = structlog.get_logger()
 class SandboxActivities:
     """Every sandbox step of a build, on whichever runtime the worker was given."""
 
-    def __init__(self, settings: Settings, store: ArtifactStore, runtime: SandboxRuntime) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        store: ArtifactStore,
+        runtime: SandboxRuntime,
+        github: GitHubApp | None = None,
+    ) -> None:
         self.settings = settings
         self.store = store
         self.runtime = runtime
+        self.github = github
 
     @activity.defn
     @activity_boundary
@@ -69,6 +78,11 @@ class SandboxActivities:
             return None
         check_names(request.owner, request.project, request.build_id)
         remote = self.settings.git_remote(request.owner, request.project)
+        if request.repository is not None:
+            git_dir = self.settings.git_dir / request.owner
+            remote = await refresh_mirror(
+                linked(self.github), request.repository, git_dir, request.project
+            )
         return await check_out_base(remote, request.build_id)
 
     @activity.defn

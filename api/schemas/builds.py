@@ -48,6 +48,8 @@ class PullRequestSummary(BaseModel):
     branch: str
     base: str
     head_sha: str
+    provider: str = Field(default="local", description="local, or github")
+    url: str | None = Field(default=None, description="Its page on GitHub; null when local.")
 
 
 class ProgressOut(BaseModel):
@@ -131,7 +133,13 @@ class BuildOut(BaseModel):
         pull_request = None
         if pr is not None:
             pull_request = PullRequestSummary(
-                id=pr.id, title=pr.title, branch=pr.branch, base=pr.base, head_sha=pr.head_sha
+                id=pr.id,
+                title=pr.title,
+                branch=pr.branch,
+                base=pr.base,
+                head_sha=pr.head_sha,
+                provider=pr.provider,
+                url=pr.url,
             )
         return cls(
             id=build.id,

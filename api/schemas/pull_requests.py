@@ -22,6 +22,9 @@ class PullRequestOut(BaseModel):
     head_sha: str = Field(examples=["9fceb02d0ae598e95dc970b74767f19372d61af8"])
     diff: str = Field(examples=["diff --git a/slugkit/__init__.py b/slugkit/__init__.py\n…"])
     created_at: UtcDatetime
+    provider: str = Field(default="local", description="local, or github", examples=["github"])
+    number: int | None = Field(default=None, description="Its number on GitHub; null when local.")
+    url: str | None = Field(default=None, description="Its page on GitHub; null when local.")
     state: Literal["open", "merged"] = Field(default="open", examples=["merged"])
     merged_at: UtcDatetime | None = Field(default=None, description="When it was merged.")
     merge_commit_sha: str | None = Field(

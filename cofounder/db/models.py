@@ -33,6 +33,10 @@ class Project(Base):
     owner: Mapped[str] = mapped_column(String(64), index=True)
     slug: Mapped[str] = mapped_column(String(63))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    # A linked GitHub repository (owner/name) and the App's installation that has it; None: the
+    # project lives on its local bare remote.
+    repository: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    installation_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
 
 
 class Build(Base):
@@ -105,6 +109,10 @@ class PullRequest(Base):
     merged_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     # What main moved to: the branch's head (fast-forward) or the merge commit.
     merge_commit_sha: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    # Where it was opened: local (the project's bare remote) or github (number and URL there).
+    provider: Mapped[str] = mapped_column(String(16), default="local", server_default="local")
+    number: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    url: Mapped[str | None] = mapped_column(String(500), nullable=True)
 
 
 class LedgerEntry(Base):

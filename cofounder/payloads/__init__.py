@@ -17,6 +17,7 @@ from cofounder.payloads.build import (
     BuildInput,
     BuildStatus,
     Deadlines,
+    RepositoryLink,
     Usage,
     build_workflow_id,
 )
@@ -66,6 +67,7 @@ __all__ = [
     "BuildInput",
     "BuildStatus",
     "Deadlines",
+    "RepositoryLink",
     "Usage",
     "build_workflow_id",
     # calls.py

@@ -85,6 +85,13 @@ class BudgetExtension(BaseModel):
     add_micro_usd: int = Field(gt=0)
 
 
+class RepositoryLink(BaseModel):
+    """A project's GitHub repository and the App's installation that has it."""
+
+    repository: str  # owner/name
+    installation_id: int
+
+
 class BuildInput(BaseModel):
     build_id: str
     project: str
@@ -104,6 +111,8 @@ class BuildInput(BaseModel):
     # Set on a continued run: where the build picks up.
     resume: Resume | None = None
     owner: str = LOCAL_OWNER
+    # The project's GitHub repository when it links one; None: its local bare remote.
+    repository: RepositoryLink | None = None
 
 
 class ApprovalDecision(BaseModel):

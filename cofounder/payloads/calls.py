@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
-from cofounder.payloads.build import LOCAL_OWNER, Usage
+from cofounder.payloads.build import LOCAL_OWNER, RepositoryLink, Usage
 
 
 class PlanRequest(BaseModel):
@@ -14,6 +14,7 @@ class PlanRequest(BaseModel):
     goal: str
     # What the build may still spend; a call that could cost more is not made.
     allowance_micro_usd: int | None = None
+    repository: RepositoryLink | None = None  # the project's GitHub repository, if linked
 
 
 class PlanResult(BaseModel):

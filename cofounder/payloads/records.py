@@ -6,7 +6,7 @@ from datetime import datetime
 
 from pydantic import BaseModel
 
-from cofounder.payloads.build import LOCAL_OWNER, BuildStatus, Usage
+from cofounder.payloads.build import LOCAL_OWNER, BuildStatus, RepositoryLink, Usage
 
 
 class PublishRequest(BaseModel):
@@ -21,6 +21,7 @@ class PublishRequest(BaseModel):
     test_summary: str
     attempts: int
     cost: Usage
+    repository: RepositoryLink | None = None  # the project's GitHub repository, if linked
 
 
 class PullRequestRef(BaseModel):
@@ -29,6 +30,10 @@ class PullRequestRef(BaseModel):
     base: str
     head_sha: str
     title: str
+    # Where it was opened, and its number and page there (None on the local remote).
+    provider: str = "local"
+    number: int | None = None
+    url: str | None = None
 
 
 class StatusUpdate(BaseModel):

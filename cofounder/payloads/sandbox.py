@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
-from cofounder.payloads.build import LOCAL_OWNER
+from cofounder.payloads.build import LOCAL_OWNER, RepositoryLink
 
 SUMMARY_LIMIT = 2000
 
@@ -23,6 +23,7 @@ class SandboxRequest(BaseModel):
     owner: str = LOCAL_OWNER
     project: str = ""
     workspace_ref: str | None = None  # its files tell the project's language
+    repository: RepositoryLink | None = None  # the project's GitHub repository, if linked
 
 
 class SandboxRef(BaseModel):

@@ -1,0 +1,43 @@
+"""A linked project's local bare remote as a mirror of its GitHub repository: before a build
+looks at its base, the repository's default branch is fetched into the mirror's main, so the
+plan, the checkout and the pin (`refs/cofounder/bases/<build>`) work as for a local project."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from activities.gitcli import GitFailed, git
+from activities.github.app import GitHubApp
+from activities.github.errors import github_errors
+from activities.github.pulls import split
+from activities.gitrepo import MAIN, ensure_remote
+from cofounder.payloads import RepositoryLink
+
+
+async def refresh_mirror(app: GitHubApp, link: RepositoryLink, git_dir: Path, project: str) -> Path:
+    """The project's bare remote with main at the repository's default branch (left as it is
+    when the repository has no commit yet)."""
+    remote = await ensure_remote(git_dir, project)
+    owner, name = split(link.repository)
+    async with (
+        await app.client(link.installation_id) as github,
+        github_errors(f"reading repository {link.repository}"),
+    ):
+        found = (await github.rest.repos.async_get(owner, name)).parsed_data
+    env = await app.git_env(link.installation_id)
+    refspec = f"+refs/heads/{found.default_branch}:refs/heads/{MAIN}"
+    try:
+        await git(
+            "--git-dir",
+            str(remote),
+            "fetch",
+            "--quiet",
+            found.clone_url,
+            refspec,
+            home=remote,
+            env=env,
+        )
+    except GitFailed as err:
+        if "couldn't find remote ref" not in str(err):
+            raise
+    return remote

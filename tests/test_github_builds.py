@@ -1,0 +1,110 @@
+"""A project linked to a GitHub repository: its build starts from the repository's default
+branch (mirrored into the project's remote), and its pull request is opened on GitHub, once."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest_asyncio
+from pydantic import SecretStr
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from temporalio.testing import WorkflowEnvironment
+
+from api.main import create_app
+from cofounder.db import GitHubInstallation, GitHubRepository, PullRequest
+from cofounder.offline_model import script
+from cofounder.settings import Settings
+from tests.github_fixtures import InstalledApp
+from tests.helpers import count
+from worker import running_worker
+
+GOAL = "Let slugify cut long slugs to a maximum length"
+REPOSITORY = "acme/slugs"
+
+
+@pytest_asyncio.fixture
+async def linked(
+    settings: Settings,
+    github: InstalledApp,
+    env: WorkflowEnvironment,
+    sessions: async_sessionmaker[AsyncSession],
+) -> AsyncIterator[httpx.AsyncClient]:
+    """The API and a worker with the App configured; the App installed on acme, which has the
+    repository with slugkit on main (as a merged first build would have left it)."""
+    files = {path: text.encode() for path, text in script.project_files(GOAL, fixed=True).items()}
+    github.double.add_repository(REPOSITORY, github.installation_id, files=files)
+    async with sessions() as session:  # what the installation webhook would have recorded
+        session.add(
+            GitHubInstallation(
+                id=github.installation_id,
+                account="acme",
+                account_type="Organization",
+                suspended=False,
+            )
+        )
+        await session.flush()
+        session.add(
+            GitHubRepository(id=7, installation_id=github.installation_id, full_name=REPOSITORY)
+        )
+        await session.commit()
+    with_app = settings.model_copy(
+        update={
+            "github_app_id": github.app_id,
+            "github_private_key": SecretStr(github.private_key_pem),
+            "github_api_url": github.api_url,
+        }
+    )
+    served = create_app(with_app, client=env.client)
+    async with served.router.lifespan_context(served), running_worker(env.client, with_app):
+        transport = httpx.ASGITransport(app=served)
+        async with httpx.AsyncClient(transport=transport, base_url="http://api") as client:
+            yield client
+
+
+async def test_a_linked_projects_build_opens_its_pull_request_on_github(
+    linked: httpx.AsyncClient,
+    github: InstalledApp,
+    env: WorkflowEnvironment,
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    unknown = await linked.put("/api/projects/slugs/repository", json={"repository": "acme/other"})
+    assert (
+        unknown.status_code == 404 and "no installation with acme/other" in unknown.json()["detail"]
+    )
+    link = await linked.put("/api/projects/slugs/repository", json={"repository": REPOSITORY})
+    assert link.status_code == 200, link.text
+    assert link.json() == {
+        "project": "slugs",
+        "repository": REPOSITORY,
+        "installation_id": github.installation_id,
+    }
+
+    started = await linked.post("/api/builds", json={"project": "slugs", "goal": GOAL})
+    assert started.status_code == 202, started.text
+    build = started.json()
+    view = await env.client.get_workflow_handle(build["workflow_id"]).result()
+    assert view["status"] == "succeeded"
+
+    # It started from GitHub's main: the architect planned the feature on the code it found.
+    plan = (await linked.get(f"/api/builds/{build['id']}/plan")).json()
+    assert "slugkit/__init__.py" in plan["steps"][0]["title"]
+
+    # One branch and one pull request on GitHub, recorded with its number and page.
+    [pull] = github.double.pulls(REPOSITORY)
+    assert (pull.head, pull.base) == (f"cofounder/{build['id']}", "main")
+    assert github.double.counts.pulls_created == 1
+    assert github.double.counts.branches_created[REPOSITORY] == 1
+    final = (await linked.get(f"/api/builds/{build['id']}")).json()
+    assert final["pull_request"]["provider"] == "github"
+    assert final["pull_request"]["url"].endswith(f"/{REPOSITORY}/pull/{pull.number}")
+    shown = (await linked.get(f"/api/builds/{build['id']}/pull-request")).json()
+    assert (shown["number"], shown["head_sha"]) == (pull.number, pull.head_sha)
+    changed = [
+        line.split(" b/")[-1] for line in shown["diff"].splitlines() if line.startswith("diff")
+    ]
+    assert changed == ["README.md", "slugkit/__init__.py", "tests/test_max_length.py"]
+    assert await count(sessions, PullRequest) == 1
+    # It is merged on GitHub, not into the project's local mirror.
+    refused = await linked.post(f"/api/builds/{build['id']}/pull-request/merge")
+    assert refused.status_code == 409 and "merge it there" in refused.json()["detail"]
