@@ -6,12 +6,14 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 import httpx
+import pytest
 import pytest_asyncio
 from pydantic import SecretStr
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.testing import WorkflowEnvironment
 
 from api.main import create_app
+from cofounder.cli.builds import report
 from cofounder.db import GitHubInstallation, GitHubRepository, PullRequest
 from cofounder.offline_model import script
 from cofounder.settings import Settings
@@ -108,3 +110,16 @@ async def test_a_linked_projects_build_opens_its_pull_request_on_github(
     # It is merged on GitHub, not into the project's local mirror.
     refused = await linked.post(f"/api/builds/{build['id']}/pull-request/merge")
     assert refused.status_code == 409 and "merge it there" in refused.json()["detail"]
+
+
+def test_the_cli_points_at_a_github_pull_request(
+    settings: Settings, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url = f"https://github.com/{REPOSITORY}/pull/3"
+    pr = {"id": 1, "title": "t", "branch": "cofounder/b", "base": "main", "url": url}
+    build = {"id": "b", "status": "succeeded", "workflow_id": "build-b", "project": "slugs"}
+    report(settings, {**build, "pull_request": pr})
+    shown = capsys.readouterr().out
+    assert f"  on GitHub: {url}" in shown and "cofounder merge" not in shown
+    report(settings, {**build, "pull_request": {**pr, "url": None}})
+    assert "cofounder merge b" in capsys.readouterr().out

@@ -74,14 +74,20 @@ def report(settings: Settings, build: dict[str, Any]) -> None:
     if build.get("error"):
         say(f"  error: {build['error']}")
     if build.get("pull_request"):
-        pr = build["pull_request"]
-        say(f"  pull request #{pr['id']}: {pr['title']} ({pr['branch']} → {pr['base']})")
-        say(f"  diff:   curl {settings.api_url}/api/builds/{build['id']}/pull-request")
-        say(f"  merge:  cofounder merge {build['id']}")
-        remote = settings.git_remote(LOCAL_OWNER, build["project"])
-        say(f"  branch: git clone --branch {pr['branch']} {remote}")
+        _pull_request(settings, build, build["pull_request"])
     say(f"  Temporal UI: {ui}")
     say(f"  CLI: temporal workflow show --workflow-id {build['workflow_id']}")
+
+
+def _pull_request(settings: Settings, build: dict[str, Any], pr: dict[str, Any]) -> None:
+    say(f"  pull request #{pr['id']}: {pr['title']} ({pr['branch']} → {pr['base']})")
+    if pr.get("url"):  # on GitHub, where it is reviewed and merged
+        say(f"  on GitHub: {pr['url']}")
+        return
+    say(f"  diff:   curl {settings.api_url}/api/builds/{build['id']}/pull-request")
+    say(f"  merge:  cofounder merge {build['id']}")
+    remote = settings.git_remote(LOCAL_OWNER, build["project"])
+    say(f"  branch: git clone --branch {pr['branch']} {remote}")
 
 
 def plan(build_id: str) -> None:
