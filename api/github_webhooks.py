@@ -3,7 +3,8 @@
 A delivery is recorded in the transaction of its effect: a redelivered or replayed one finds its
 record and changes nothing, and one whose handling failed is not recorded, so GitHub's retry
 applies it. `installation` and `installation_repositories` keep the App's installations and
-repositories; other events are recorded and not acted on yet.
+repositories; `pull_request` closed or merged updates the build's pull-request row; other events
+are recorded and not acted on yet.
 """
 
 from __future__ import annotations
@@ -15,13 +16,19 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import structlog
-from sqlalchemy import delete
+from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.errors import Invalid, Unauthorized
-from cofounder.db import GitHubInstallation, GitHubRepository, WebhookDelivery
-from cofounder.db.models import utcnow
+from cofounder.db import (
+    GitHubInstallation,
+    GitHubRepository,
+    Project,
+    PullRequest,
+    WebhookDelivery,
+)
+from cofounder.db.models import PR_CLOSED, PR_MERGED, utcnow
 from cofounder.settings import Settings
 
 log = structlog.get_logger()
@@ -124,7 +131,28 @@ def _field(payload: Any, name: str, kind: type) -> Any:
     return value
 
 
+async def _pull_request(session: AsyncSession, payload: Payload) -> None:
+    """A build's pull request closed or merged on GitHub: its row says so."""
+    if payload.get("action") != "closed":
+        return
+    pull = _field(payload, "pull_request", dict)
+    repository = _field(_field(payload, "repository", dict), "full_name", str)
+    query = (
+        select(PullRequest)
+        .join(Project, Project.id == PullRequest.project_id)
+        .where(PullRequest.provider == "github", PullRequest.number == _field(pull, "number", int))
+        .where(func.lower(Project.repository) == repository.lower())
+    )
+    for row in (await session.scalars(query)).all():
+        merged = pull.get("merged") is True
+        row.state = PR_MERGED if merged else PR_CLOSED
+        if merged:
+            row.merged_at = utcnow()
+            row.merge_commit_sha = pull.get("merge_commit_sha")
+
+
 HANDLERS: dict[str, Callable[[AsyncSession, Payload], Awaitable[None]]] = {
     "installation": _installation,
     "installation_repositories": _installation_repositories,
+    "pull_request": _pull_request,
 }

@@ -7,10 +7,16 @@ def test_publish(github: InstalledApp) -> None:
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import json
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+import httpx
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
@@ -20,6 +26,8 @@ from tests.doubles.github import GitHubDouble
 GITHUB_APP_ID = 424242
 GITHUB_INSTALLATION_ID = 31337
 GITHUB_OWNER = "acme"
+# The App's webhook secret in the tests that deliver webhooks.
+SECRET = "webhook-secret-for-tests"
 
 
 @dataclass(frozen=True)
@@ -89,3 +97,24 @@ def github(github_double: GitHubDouble, github_app_key: AppKey) -> InstalledApp:
         installation_id=GITHUB_INSTALLATION_ID,
         owner=GITHUB_OWNER,
     )
+
+
+async def deliver(
+    hooks: httpx.AsyncClient,
+    event: str,
+    payload: dict[str, Any] | bytes,
+    delivery: str | None = None,
+    secret: str = SECRET,
+    sign: bool = True,
+) -> httpx.Response:
+    """Post a GitHub webhook to the API, signed as GitHub signs them unless `sign` is False."""
+    body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+    headers = {
+        "X-GitHub-Event": event,
+        "X-GitHub-Delivery": delivery or str(uuid.uuid4()),
+        "Content-Type": "application/json",
+    }
+    if sign:
+        digest = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+        headers["X-Hub-Signature-256"] = f"sha256={digest}"
+    return await hooks.post("/api/webhooks/github", content=body, headers=headers)

@@ -17,7 +17,7 @@ from cofounder.cli.builds import report
 from cofounder.db import GitHubInstallation, GitHubRepository, PullRequest
 from cofounder.offline_model import script
 from cofounder.settings import Settings
-from tests.github_fixtures import InstalledApp
+from tests.github_fixtures import SECRET, InstalledApp, deliver
 from tests.helpers import count
 from worker import running_worker
 
@@ -55,6 +55,7 @@ async def linked(
             "github_app_id": github.app_id,
             "github_private_key": SecretStr(github.private_key_pem),
             "github_api_url": github.api_url,
+            "github_webhook_secret": SecretStr(SECRET),
         }
     )
     served = create_app(with_app, client=env.client)
@@ -107,9 +108,21 @@ async def test_a_linked_projects_build_opens_its_pull_request_on_github(
     ]
     assert changed == ["README.md", "slugkit/__init__.py", "tests/test_max_length.py"]
     assert await count(sessions, PullRequest) == 1
-    # It is merged on GitHub, not into the project's local mirror.
+    # It is merged on GitHub, not into the project's local mirror; GitHub's webhook says so.
     refused = await linked.post(f"/api/builds/{build['id']}/pull-request/merge")
     assert refused.status_code == 409 and "merge it there" in refused.json()["detail"]
+    sha = github.double.merge_pull(REPOSITORY, pull.number)
+    closed = {
+        "action": "closed",
+        "number": pull.number,
+        "pull_request": {"number": pull.number, "merged": True, "merge_commit_sha": sha},
+        "repository": {"id": 7, "full_name": REPOSITORY},
+        "installation": {"id": github.installation_id},
+    }
+    answer = await deliver(linked, "pull_request", closed)
+    assert answer.status_code == 200 and answer.json()["outcome"] == "applied"
+    merged = (await linked.get(f"/api/builds/{build['id']}/pull-request")).json()
+    assert (merged["state"], merged["merge_commit_sha"]) == ("merged", sha)
 
 
 def test_the_cli_points_at_a_github_pull_request(

@@ -3,10 +3,7 @@ delivery applied once, installations and their repositories kept as GitHub tells
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
-import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -19,9 +16,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from api.main import create_app
 from cofounder.db import GitHubInstallation, GitHubRepository, WebhookDelivery
 from cofounder.settings import Settings
+from tests.github_fixtures import SECRET, deliver
 from tests.helpers import count
 
-SECRET = "webhook-secret-for-tests"
 ACME = {"login": "acme", "id": 9001, "type": "Organization"}
 SENDER = {"login": "founder", "id": 42, "type": "User"}
 
@@ -46,26 +43,6 @@ async def hooks(settings: Settings, env: Any, sessions: Any) -> AsyncIterator[ht
         transport = httpx.ASGITransport(app=served)
         async with httpx.AsyncClient(transport=transport, base_url="http://api") as client:
             yield client
-
-
-async def deliver(
-    hooks: httpx.AsyncClient,
-    event: str,
-    payload: dict[str, Any] | bytes,
-    delivery: str | None = None,
-    secret: str = SECRET,
-    sign: bool = True,
-) -> httpx.Response:
-    body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
-    headers = {
-        "X-GitHub-Event": event,
-        "X-GitHub-Delivery": delivery or str(uuid.uuid4()),
-        "Content-Type": "application/json",
-    }
-    if sign:
-        digest = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
-        headers["X-Hub-Signature-256"] = f"sha256={digest}"
-    return await hooks.post("/api/webhooks/github", content=body, headers=headers)
 
 
 async def repositories(sessions: async_sessionmaker[AsyncSession]) -> dict[int, str]:

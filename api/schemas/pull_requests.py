@@ -25,7 +25,7 @@ class PullRequestOut(BaseModel):
     provider: str = Field(default="local", description="local, or github", examples=["github"])
     number: int | None = Field(default=None, description="Its number on GitHub; null when local.")
     url: str | None = Field(default=None, description="Its page on GitHub; null when local.")
-    state: Literal["open", "merged"] = Field(default="open", examples=["merged"])
+    state: Literal["open", "merged", "closed"] = Field(default="open", examples=["merged"])
     merged_at: UtcDatetime | None = Field(default=None, description="When it was merged.")
     merge_commit_sha: str | None = Field(
         default=None,

@@ -90,6 +90,7 @@ class BuildEvent(Base):
 # A pull request's states: open until merged (closing one is not a thing yet).
 PR_OPEN = "open"
 PR_MERGED = "merged"
+PR_CLOSED = "closed"  # closed on GitHub without a merge
 
 
 class PullRequest(Base):
