@@ -39,7 +39,13 @@ class Gate(BaseHTTPMiddleware):
         self.registry, self.app_jwt, self.routes = registry, app_jwt, routes
 
     async def dispatch(self, request: Request, call_next: RequestResponseEndpoint) -> Response:
-        self.registry.count(route_name(self.routes, request))
+        route = route_name(self.routes, request)
+        self.registry.count(route)
+        response = await self._checked(request, call_next)
+        await asyncio.sleep(self.registry.holds.pop(route, 0))  # done, but not answered yet
+        return response
+
+    async def _checked(self, request: Request, call_next: RequestResponseEndpoint) -> Response:
         authorization = request.headers.get("authorization", "")
         if APP_ROUTE.match(request.url.path):
             problem = self.app_jwt.problem(authorization)

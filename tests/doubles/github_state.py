@@ -123,6 +123,8 @@ class Registry:
     installations: dict[int, Installation] = field(default_factory=dict)
     repositories: dict[str, Repository] = field(default_factory=dict)
     counts: Counts = field(default_factory=Counts)
+    # Seconds to hold the answer of the next request to a route, after it took effect.
+    holds: dict[str, float] = field(default_factory=dict)
     _tokens: dict[str, Token] = field(default_factory=dict)
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1000))
     _lock: threading.RLock = field(default_factory=threading.RLock)

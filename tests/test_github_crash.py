@@ -1,0 +1,81 @@
+"""A worker killed while GitHub is opening the build's pull request: the pull request exists
+but the worker never heard so. The retry on a new worker finds its branch and its pull request
+instead of making new ones."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+
+from cofounder.db import GitHubInstallation, GitHubRepository, Project
+from cofounder.offline_model import script
+from cofounder.payloads import BuildStatus, RepositoryLink
+from cofounder.settings import Settings
+from cofounder.temporal import connect
+from tests.github_fixtures import InstalledApp
+from tests.helpers import model_stats, retried_activities, side_effects, start_build
+from tests.processes import BUILD_DEADLINE, Processes
+
+REPOSITORY = "acme/slugs"
+PULLS = "POST /repos/{owner}/{repo}/pulls"
+
+
+async def test_a_worker_killed_while_the_pull_request_opens_makes_one(
+    crash_settings: Settings,
+    processes: Processes,
+    sessions,
+    offline_model: str,
+    github: InstalledApp,
+) -> None:
+    files = {p: t.encode() for p, t in script.project_files("slugs", fixed=True).items()}
+    github.double.add_repository(REPOSITORY, github.installation_id, files=files)
+    async with sessions() as session:
+        session.add(
+            GitHubInstallation(
+                id=github.installation_id,
+                account="acme",
+                account_type="Organization",
+                suspended=False,
+            )
+        )
+        await session.flush()
+        session.add(
+            GitHubRepository(id=7, installation_id=github.installation_id, full_name=REPOSITORY)
+        )
+        session.add(
+            Project(
+                owner="local",
+                slug="demo",
+                repository=REPOSITORY,
+                installation_id=github.installation_id,
+            )
+        )
+        await session.commit()
+    app = {
+        "GITHUB_APP_ID": str(github.app_id),
+        "GITHUB_PRIVATE_KEY": github.private_key_pem,
+        "GITHUB_API_URL": github.api_url,
+    }
+    github.double.hold_answer(PULLS, 15)  # opened on GitHub, then no answer for a while
+    processes.temporal()
+    first = processes.worker(env=app)
+    client = await connect(crash_settings)
+    link = RepositoryLink(repository=REPOSITORY, installation_id=github.installation_id)
+    handle = await start_build(client, crash_settings, sessions, repository=link)
+
+    while github.double.counts.pulls_created == 0:
+        await asyncio.sleep(0.05)
+    os.killpg(first.pid, signal.SIGKILL)  # the pull request is open; the worker never knew
+    first.wait()
+    processes.worker(env=app)
+
+    view = await asyncio.wait_for(handle.result(), BUILD_DEADLINE)
+    assert view.status == BuildStatus.SUCCEEDED
+    assert "publish" in retried_activities(await handle.fetch_history())
+    counts = github.double.counts
+    assert (counts.pulls_created, counts.pushes, counts.branches_created[REPOSITORY]) == (1, 1, 1)
+    [pull] = github.double.pulls(REPOSITORY)
+    assert view.pull_request is not None and view.pull_request.number == pull.number
+    effects = await side_effects(sessions, view.build_id)
+    assert effects == {"pull_requests": 1, "ledger_rows": model_stats(offline_model)["served"]}
