@@ -21,6 +21,8 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from cofounder.db import GitHubInstallation, GitHubRepository
+from cofounder.offline_model import script
 from tests.doubles.github import GitHubDouble
 
 GITHUB_APP_ID = 424242
@@ -118,3 +120,22 @@ async def deliver(
         digest = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
         headers["X-Hub-Signature-256"] = f"sha256={digest}"
     return await hooks.post("/api/webhooks/github", content=body, headers=headers)
+
+
+async def slugkit_on_github(
+    github: InstalledApp, sessions: Any, repository: str, goal: str = "slugs"
+) -> None:
+    """`repository` on the double with slugkit on main (as a merged first build leaves it), and
+    what the App's installation webhook would have recorded of it."""
+    files = {p: t.encode() for p, t in script.project_files(goal, fixed=True).items()}
+    github.double.add_repository(repository, github.installation_id, files=files)
+    async with sessions() as session:
+        installation = GitHubInstallation(
+            id=github.installation_id, account="acme", account_type="Organization", suspended=False
+        )
+        session.add(installation)
+        await session.flush()
+        session.add(
+            GitHubRepository(id=7, installation_id=github.installation_id, full_name=repository)
+        )
+        await session.commit()

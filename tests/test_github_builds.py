@@ -14,10 +14,9 @@ from temporalio.testing import WorkflowEnvironment
 
 from api.main import create_app
 from cofounder.cli.builds import report
-from cofounder.db import GitHubInstallation, GitHubRepository, PullRequest
-from cofounder.offline_model import script
+from cofounder.db import PullRequest
 from cofounder.settings import Settings
-from tests.github_fixtures import SECRET, InstalledApp, deliver
+from tests.github_fixtures import SECRET, InstalledApp, deliver, slugkit_on_github
 from tests.helpers import count
 from worker import running_worker
 
@@ -34,22 +33,7 @@ async def linked(
 ) -> AsyncIterator[httpx.AsyncClient]:
     """The API and a worker with the App configured; the App installed on acme, which has the
     repository with slugkit on main (as a merged first build would have left it)."""
-    files = {path: text.encode() for path, text in script.project_files(GOAL, fixed=True).items()}
-    github.double.add_repository(REPOSITORY, github.installation_id, files=files)
-    async with sessions() as session:  # what the installation webhook would have recorded
-        session.add(
-            GitHubInstallation(
-                id=github.installation_id,
-                account="acme",
-                account_type="Organization",
-                suspended=False,
-            )
-        )
-        await session.flush()
-        session.add(
-            GitHubRepository(id=7, installation_id=github.installation_id, full_name=REPOSITORY)
-        )
-        await session.commit()
+    await slugkit_on_github(github, sessions, REPOSITORY, GOAL)
     with_app = settings.model_copy(
         update={
             "github_app_id": github.app_id,

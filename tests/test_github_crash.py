@@ -8,12 +8,11 @@ import asyncio
 import os
 import signal
 
-from cofounder.db import GitHubInstallation, GitHubRepository, Project
-from cofounder.offline_model import script
+from cofounder.db import Project
 from cofounder.payloads import BuildStatus, RepositoryLink
 from cofounder.settings import Settings
 from cofounder.temporal import connect
-from tests.github_fixtures import InstalledApp
+from tests.github_fixtures import InstalledApp, slugkit_on_github
 from tests.helpers import model_stats, retried_activities, side_effects, start_build
 from tests.processes import BUILD_DEADLINE, Processes
 
@@ -28,29 +27,11 @@ async def test_a_worker_killed_while_the_pull_request_opens_makes_one(
     offline_model: str,
     github: InstalledApp,
 ) -> None:
-    files = {p: t.encode() for p, t in script.project_files("slugs", fixed=True).items()}
-    github.double.add_repository(REPOSITORY, github.installation_id, files=files)
+    await slugkit_on_github(github, sessions, REPOSITORY)
     async with sessions() as session:
-        session.add(
-            GitHubInstallation(
-                id=github.installation_id,
-                account="acme",
-                account_type="Organization",
-                suspended=False,
-            )
-        )
-        await session.flush()
-        session.add(
-            GitHubRepository(id=7, installation_id=github.installation_id, full_name=REPOSITORY)
-        )
-        session.add(
-            Project(
-                owner="local",
-                slug="demo",
-                repository=REPOSITORY,
-                installation_id=github.installation_id,
-            )
-        )
+        project = Project(owner="local", slug="demo", repository=REPOSITORY)
+        project.installation_id = github.installation_id
+        session.add(project)
         await session.commit()
     app = {
         "GITHUB_APP_ID": str(github.app_id),

@@ -89,7 +89,9 @@ class TurnResult(BaseModel):
     usage: Usage = Field(default_factory=Usage)
 
 
-class DebugRequest(BaseModel):
+class ChangeRequest(BaseModel):
+    """What the debugger and the reviewer read: the change as a diff and a test run's log."""
+
     build_id: str
     owner: str = LOCAL_OWNER
     goal: str
@@ -100,6 +102,9 @@ class DebugRequest(BaseModel):
     allowance_micro_usd: int | None = None
     # The prompt shows the change from this snapshot of the base; None: from an empty workspace.
     base_ref: str | None = None
+
+
+class DebugRequest(ChangeRequest):
     step: int | None = None  # the build's step the tests failed in, as Brief.step
 
 
@@ -109,17 +114,8 @@ class DebugResult(BaseModel):
     usage: Usage = Field(default_factory=Usage)
 
 
-class ReviewRequest(BaseModel):
-    build_id: str
-    owner: str = LOCAL_OWNER
-    goal: str
-    plan_ref: str
-    workspace_ref: str
-    log_ref: str
-    # What the build may still spend; a call that could cost more is not made.
-    allowance_micro_usd: int | None = None
-    # As DebugRequest's: the reviewer reads the diff against the base and the test log.
-    base_ref: str | None = None
+class ReviewRequest(ChangeRequest):
+    pass
 
 
 class ReviewResult(BaseModel):
