@@ -1,4 +1,4 @@
-"""A worker killed while GitHub is opening the build's pull request: the pull request exists
+"""A worker killed while GitHub takes the build's push, or opens its pull request: it happened,
 but the worker never heard so. The retry on a new worker finds its branch and its pull request
 instead of making new ones."""
 
@@ -7,6 +7,8 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+
+import pytest
 
 from cofounder.db import Project
 from cofounder.payloads import BuildStatus, RepositoryLink
@@ -18,9 +20,12 @@ from tests.processes import BUILD_DEADLINE, Processes
 
 REPOSITORY = "acme/slugs"
 PULLS = "POST /repos/{owner}/{repo}/pulls"
+PUSH = "git-receive-pack"
 
 
-async def test_a_worker_killed_while_the_pull_request_opens_makes_one(
+@pytest.mark.parametrize("held", [PUSH, PULLS], ids=["during the push", "during the PR"])
+async def test_a_worker_killed_while_publishing_makes_one_branch_and_one_pull_request(
+    held: str,
     crash_settings: Settings,
     processes: Processes,
     sessions,
@@ -38,16 +43,17 @@ async def test_a_worker_killed_while_the_pull_request_opens_makes_one(
         "GITHUB_PRIVATE_KEY": github.private_key_pem,
         "GITHUB_API_URL": github.api_url,
     }
-    github.double.hold_answer(PULLS, 15)  # opened on GitHub, then no answer for a while
+    github.double.hold_answer(held, 15)  # done on GitHub, then no answer for a while
     processes.temporal()
     first = processes.worker(env=app)
     client = await connect(crash_settings)
     link = RepositoryLink(repository=REPOSITORY, installation_id=github.installation_id)
     handle = await start_build(client, crash_settings, sessions, repository=link)
 
-    while github.double.counts.pulls_created == 0:
+    done = github.double.counts
+    while (done.pushes if held == PUSH else done.pulls_created) == 0:
         await asyncio.sleep(0.05)
-    os.killpg(first.pid, signal.SIGKILL)  # the pull request is open; the worker never knew
+    os.killpg(first.pid, signal.SIGKILL)  # it happened on GitHub; the worker never knew
     first.wait()
     processes.worker(env=app)
 

@@ -140,8 +140,9 @@ class GitHubDouble:
         return self.registry.add_repository(full_name, installation_id, default_branch, files)
 
     def hold_answer(self, route: str, seconds: float) -> None:
-        """Hold the answer of the next request to `route` ("POST /repos/{owner}/{repo}/pulls")
-        for `seconds` after it took effect: a caller that dies meanwhile never hears of it."""
+        """Hold the answer of the next request to `route` ("POST /repos/{owner}/{repo}/pulls",
+        or "git-receive-pack" for a push) for `seconds` after it took effect: a caller that dies
+        meanwhile never hears of it."""
         self.registry.holds[route] = seconds
 
     def repository(self, full_name: str) -> Repository:

@@ -96,13 +96,23 @@ class GitEndpoint:
         before: dict[str, str],
     ) -> AsyncIterator[bytes]:
         assert process.stdout is not None
+        # A push's answer (its report of each ref) is kept until the push took effect, so a
+        # held answer (`hold_answer("git-receive-pack", ...)`) comes after the refs moved.
+        held: list[bytes] = []
         try:
             while chunk := await process.stdout.read(65536):
-                yield chunk
+                if service == "git-receive-pack":
+                    held.append(chunk)
+                else:
+                    yield chunk
             # The refs advertisement (info/refs) only precedes the fetch or push.
             if await process.wait() == 0 and service != "info/refs":
                 after = await asyncio.to_thread(branches, repo.path)
                 self.registry.record_git(repo.full_name, service, len(after.keys() - before.keys()))
+            if held:
+                await asyncio.sleep(self.registry.holds.pop(service, 0))
+                for chunk in held:
+                    yield chunk
         finally:
             if process.returncode is None:
                 process.kill()
