@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import AliasChoices, BaseModel, Field, SecretStr, model_validator
+from pydantic import AliasChoices, BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -117,6 +117,14 @@ class Settings(BaseSettings):
     # stores) lets workers on other machines read what this one wrote.
     artifacts: str | None = None
     artifacts_endpoint_url: str | None = None
+
+    @field_validator("github_private_key")
+    @classmethod
+    def _pem_lines(cls, key: SecretStr | None) -> SecretStr | None:
+        # A one-line .env value (or a secret store's) carries the PEM's newlines as "\n".
+        if key is None or "\n" in key.get_secret_value():
+            return key
+        return SecretStr(key.get_secret_value().replace("\\n", "\n"))
 
     @model_validator(mode="after")
     def _check(self) -> Settings:

@@ -14,7 +14,9 @@ from pydantic import SecretStr
 from activities.errors import BadRequest, NotAuthorized
 from activities.github.app import REFRESH_BEFORE, GitHubApp
 from activities.github.publish import Change, publish_on_github
+from cofounder.settings import Settings
 from tests.github_fixtures import InstalledApp, new_app_key
+from worker import github_app
 
 BASE_FILES = {"README.md": b"# shop\n", "shop/__init__.py": b"VERSION = 1\n"}
 
@@ -95,3 +97,14 @@ async def test_credentials_never_show_in_errors_or_logs(
     text = " ".join([str(missing.value), str(refused.value), caplog.text, repr(app)])
     assert token not in text and env["GIT_CONFIG_VALUE_0"] not in text
     assert github.private_key_pem.splitlines()[1] not in text
+
+
+async def test_a_private_key_set_on_one_line_works(
+    github: InstalledApp, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    one_line = github.private_key_pem.strip().replace("\n", "\\n")  # as a .env file holds it
+    monkeypatch.setenv("GITHUB_APP_ID", str(github.app_id))
+    monkeypatch.setenv("GITHUB_PRIVATE_KEY", one_line)
+    monkeypatch.setenv("GITHUB_API_URL", github.api_url)
+    app = github_app(Settings())
+    assert app is not None and (await app.token(github.installation_id)).startswith("ghs_")
