@@ -21,8 +21,8 @@ from activities.errors import (
     activity_boundary,
 )
 from activities.gitbase import base_listing
-from activities.github.app import GitHubApp, linked
-from activities.github.mirror import refresh_mirror
+from activities.github.app import GitHubApp
+from activities.github.mirror import base_remote
 from activities.gitrepo import check_names
 from activities.journal import JournaledCalls
 from activities.llm_tools import (
@@ -93,12 +93,9 @@ class LlmActivities:
     async def plan(self, request: PlanRequest) -> PlanResult:
         store = self.store.for_owner(request.owner)
         check_names(request.owner, request.project, request.build_id)
-        remote = self.settings.git_remote(request.owner, request.project)
-        if request.repository is not None:
-            git_dir = self.settings.git_dir / request.owner
-            remote = await refresh_mirror(
-                linked(self.github), request.repository, git_dir, request.project
-            )
+        remote = await base_remote(
+            self.settings, self.github, request.owner, request.project, request.repository
+        )
         repository = render_tree(await base_listing(remote, request.build_id))
         prompt = (
             f"Goal: {request.goal}\nProject: {request.project}\n\n{repository}\n\nPlan this build."

@@ -66,19 +66,9 @@ class Coding(LegacyCoding):
         self, input: BuildInput, plan_ref: str, workspace_ref: str, report: TestReport
     ) -> ReviewResult:
         await self._set(BuildStatus.REVIEWING)
+        request = self._change(ReviewRequest, input, plan_ref, workspace_ref, report)
         return await self._llm(
-            LlmActivities.review,
-            ReviewRequest(
-                build_id=input.build_id,
-                owner=input.owner,
-                goal=input.goal,
-                plan_ref=plan_ref,
-                workspace_ref=workspace_ref,
-                log_ref=report.log_ref,
-                base_ref=self._sandbox.base_ref if self._sandbox else None,
-            ),
-            "review the code that passed",
-            "reviewer",
+            LlmActivities.review, request, "review the code that passed", "reviewer"
         )
 
     async def _agent_until_green(

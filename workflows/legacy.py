@@ -5,6 +5,8 @@ builds started on older workers finish on new ones.
 
 from __future__ import annotations
 
+from typing import TypeVar
+
 from temporalio import workflow
 from temporalio.workflow import ActivityCancellationType
 
@@ -16,14 +18,18 @@ with workflow.unsafe.imports_passed_through():
     from cofounder.payloads import (
         BuildInput,
         BuildStatus,
+        ChangeRequest,
         CodeRequest,
         CodeResult,
         DebugRequest,
         DebugResult,
+        SandboxRef,
         SandboxRequest,
         TestReport,
         TestRequest,
     )
+
+Change = TypeVar("Change", bound=ChangeRequest)
 
 # Builds from before sandbox sessions ran each test run in a sandbox of its own.
 SESSIONS_PATCH = "sandbox-sessions"
@@ -68,16 +74,7 @@ class LegacyCoding(Steps):
             self._view.attempt = attempt
             await self._set(BuildStatus.TESTING)
             if self._sandbox is None and workflow.patched(SESSIONS_PATCH):
-                self._sandbox = await self._sandbox_step(
-                    SandboxActivities.open_sandbox,
-                    SandboxRequest(
-                        build_id=input.build_id,
-                        owner=input.owner,
-                        project=input.project,
-                        workspace_ref=workspace.workspace_ref,
-                    ),
-                    "open the build's sandbox",
-                )
+                self._sandbox = await self._open_sandbox(input, workspace.workspace_ref)
             report = await self._test(input, workspace.workspace_ref, attempt)
             if report.passed:
                 return workspace, report
@@ -104,20 +101,47 @@ class LegacyCoding(Steps):
     ) -> DebugResult:
         """The debugger's reading of a failed test run (both ways of coding ask for it)."""
         await self._set(BuildStatus.DEBUGGING)
+        request = self._change(DebugRequest, input, plan_ref, workspace_ref, report)
+        request.step = self._view.step
         return await self._llm(
-            LlmActivities.debug,
-            DebugRequest(
+            LlmActivities.debug, request, f"diagnose test run {attempt}", "debugger"
+        )
+
+    def _change(
+        self,
+        kind: type[Change],
+        input: BuildInput,
+        plan_ref: str,
+        workspace_ref: str,
+        report: TestReport,
+    ) -> Change:
+        """What the debugger or the reviewer reads: the change from the base, and the log of
+        the test run that judged it."""
+        return kind(
+            build_id=input.build_id,
+            owner=input.owner,
+            goal=input.goal,
+            plan_ref=plan_ref,
+            workspace_ref=workspace_ref,
+            log_ref=report.log_ref,
+            base_ref=self._sandbox.base_ref if self._sandbox else None,
+        )
+
+    async def _open_sandbox(
+        self, input: BuildInput, workspace_ref: str | None = None
+    ) -> SandboxRef:
+        """The build's sandbox session; `workspace_ref` for builds from before the agent loop,
+        which bring their files."""
+        return await self._sandbox_step(
+            SandboxActivities.open_sandbox,
+            SandboxRequest(
                 build_id=input.build_id,
                 owner=input.owner,
-                goal=input.goal,
-                plan_ref=plan_ref,
+                project=input.project,
                 workspace_ref=workspace_ref,
-                log_ref=report.log_ref,
-                base_ref=self._sandbox.base_ref if self._sandbox else None,
-                step=self._view.step,
+                repository=input.repository,
             ),
-            f"diagnose test run {attempt}",
-            "debugger",
+            "open the build's sandbox",
         )
 
     async def _code(self, request: CodeRequest) -> CodeResult:

@@ -9,12 +9,10 @@ from temporalio import workflow
 from workflows.coding import Coding
 
 with workflow.unsafe.imports_passed_through():
-    from activities.sandbox.activities import SandboxActivities
     from cofounder.payloads import (
         Brief,
         BuildInput,
         ReviewResult,
-        SandboxRequest,
         StepView,
         TestReport,
     )
@@ -33,16 +31,7 @@ class PlanSteps(Coding):
         build codes: in steps, or (builds from before steps) the whole plan at once."""
         resume = self._resuming
         if resume is None:
-            self._sandbox = await self._sandbox_step(
-                SandboxActivities.open_sandbox,
-                SandboxRequest(
-                    build_id=input.build_id,
-                    owner=input.owner,
-                    project=input.project,
-                    repository=input.repository,
-                ),
-                "open the build's sandbox",
-            )
+            self._sandbox = await self._open_sandbox(input)
         stepped = bool(self._view.steps) if resume else workflow.patched(STEPS_PATCH)
         if not stepped:
             return await self._work_until_approved(input, plan_ref)

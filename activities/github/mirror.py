@@ -7,11 +7,12 @@ from __future__ import annotations
 from pathlib import Path
 
 from activities.gitcli import GitFailed, git
-from activities.github.app import GitHubApp
+from activities.github.app import GitHubApp, linked
 from activities.github.errors import github_errors
 from activities.github.pulls import split
 from activities.gitrepo import MAIN, ensure_remote
 from cofounder.payloads import RepositoryLink
+from cofounder.settings import Settings
 
 
 async def refresh_mirror(app: GitHubApp, link: RepositoryLink, git_dir: Path, project: str) -> Path:
@@ -41,3 +42,17 @@ async def refresh_mirror(app: GitHubApp, link: RepositoryLink, git_dir: Path, pr
         if "couldn't find remote ref" not in str(err):
             raise
     return remote
+
+
+async def base_remote(
+    settings: Settings,
+    app: GitHubApp | None,
+    owner: str,
+    project: str,
+    link: RepositoryLink | None,
+) -> Path:
+    """Where a build reads its base: the project's bare remote, refreshed first as the mirror of
+    its GitHub repository when the project links one."""
+    if link is None:
+        return settings.git_remote(owner, project)
+    return await refresh_mirror(linked(app), link, settings.git_dir / owner, project)

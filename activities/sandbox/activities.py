@@ -8,8 +8,8 @@ from temporalio import activity
 
 from activities.errors import activity_boundary
 from activities.gitbase import Checkout, check_out_base
-from activities.github.app import GitHubApp, linked
-from activities.github.mirror import refresh_mirror
+from activities.github.app import GitHubApp
+from activities.github.mirror import base_remote
 from activities.gitrepo import check_names
 from activities.sandbox import SandboxRuntime, SessionSpec
 from activities.sandbox.projects import language_of
@@ -77,12 +77,9 @@ class SandboxActivities:
         if request.workspace_ref is not None or not request.project:
             return None
         check_names(request.owner, request.project, request.build_id)
-        remote = self.settings.git_remote(request.owner, request.project)
-        if request.repository is not None:
-            git_dir = self.settings.git_dir / request.owner
-            remote = await refresh_mirror(
-                linked(self.github), request.repository, git_dir, request.project
-            )
+        remote = await base_remote(
+            self.settings, self.github, request.owner, request.project, request.repository
+        )
         return await check_out_base(remote, request.build_id)
 
     @activity.defn

@@ -23,6 +23,7 @@ from cofounder.payloads.build import (
 )
 from cofounder.payloads.calls import (
     Brief,
+    ChangeRequest,
     CodeRequest,
     CodeResult,
     DebugRequest,
@@ -72,6 +73,7 @@ __all__ = [
     "build_workflow_id",
     # calls.py
     "Brief",
+    "ChangeRequest",
     "CodeRequest",
     "CodeResult",
     "DebugRequest",
