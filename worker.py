@@ -19,10 +19,11 @@ from temporalio.worker import Worker
 
 from activities.agent.turns import AgentActivities
 from activities.builds import BuildRecordActivities
-from activities.github.app import GitHubApp
+from activities.github.app import github_app
 from activities.heartbeat import HeartbeatInterceptor
 from activities.llm import LlmActivities, make_anthropic_client
 from activities.publish import PublishActivities
+from activities.review_session import SessionActivities
 from activities.sandbox import SandboxRuntime
 from activities.sandbox.activities import SandboxActivities
 from activities.sandbox.local import LocalRuntime
@@ -58,6 +59,7 @@ def build_activities(
     agent = AgentActivities(client, settings, store, sessions, runtime)
     sandbox = SandboxActivities(settings, store, runtime, github)
     publish = PublishActivities(settings, store, sessions, github)
+    review_session = SessionActivities(settings, store, sessions, github)
     records = BuildRecordActivities(sessions)
     return [
         llm.plan,
@@ -70,16 +72,11 @@ def build_activities(
         sandbox.run_tests,
         sandbox.close_sandbox,
         publish.publish,
+        review_session.gather_feedback,
+        review_session.publish_iteration,
         records.record_status,
         records.record_cost,
     ]
-
-
-def github_app(settings: Settings) -> GitHubApp | None:
-    """The GitHub App when one is configured; linked projects need it, the others do not."""
-    if settings.github_app_id is None or settings.github_private_key is None:
-        return None
-    return GitHubApp(settings.github_app_id, settings.github_private_key, settings.github_api_url)
 
 
 def sandbox_runtime(settings: Settings) -> SandboxRuntime:

@@ -15,6 +15,8 @@ DIAGNOSIS_HEADING = "Diagnosis of the failing tests:"
 REVIEW_HEADING = "The reviewer sent the code back; address these findings:"
 # A step of the plan the coder works on opens with this.
 STEP_HEADING = "Your task now is step"
+# Opens the review feedback an iteration answers (the offline model looks for it too).
+FEEDBACK_HEADING = "Feedback on the pull request to answer now"
 # The debugger and the reviewer read the change under this one.
 DIFF_HEADING = "The change from the project's base (a unified diff):"
 # The architect reads the repository's files (paths and sizes) under this one.

@@ -157,15 +157,16 @@ def pull_request_body(request: PublishRequest, plan: dict[str, Any], review: dic
     sections = [
         f"## Goal\n\n{request.goal}",
         f"## Plan: {plan.get('title', request.title)}\n\n{plan.get('summary', '')}\n\n{steps}",
-        f"## Tests\n\nPassed after {attempts}.\n\n{_fenced(request.test_summary)}",
+        f"## Tests\n\nPassed after {attempts}.\n\n{fenced(request.test_summary)}",
         f"## Review\n\n{review.get('summary', '')}",
-        f"## Cost\n\n{_cost(request.cost)}",
+        f"## Cost\n\n{cost_text(request.cost)}",
         f"---\nOpened by cofounder for build `{request.build_id}`.",
     ]
     return "\n\n".join(section.strip() for section in sections) + "\n"
 
 
-def _cost(usage: Usage) -> str:
+def cost_text(usage: Usage) -> str:
+    """A cost in dollars with its tokens and calls, as pull requests and replies show it."""
     tokens = f"{usage.input_tokens:,} input and {usage.output_tokens:,} output tokens"
     cache = (
         f"cache: {usage.cache_creation_input_tokens:,} written,"
@@ -175,7 +176,8 @@ def _cost(usage: Usage) -> str:
     return f"${usage.cost_micro_usd / 1_000_000:.4f}: {tokens} ({cache}) over {calls}."
 
 
-def _fenced(text: str) -> str:
+def fenced(text: str) -> str:
+    """`text` as a markdown code block, for test output and errors in pull requests."""
     # The fence must be longer than any run of backticks inside, or the block ends early.
     longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
     fence = "`" * max(3, longest + 1)

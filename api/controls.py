@@ -1,8 +1,11 @@
-"""Changing a live build through its workflow: cancel it, decide its plan, raise its budget."""
+"""Changing a live build through its workflow: cancel it, decide its plan, raise its budget,
+give its pull request feedback, tell it the pull request was merged or closed."""
 
 from __future__ import annotations
 
 import asyncio
+import uuid
+from collections.abc import Awaitable
 from datetime import timedelta
 
 import structlog
@@ -21,13 +24,21 @@ from api.errors import Conflict, ServiceError, TimedOut, Unavailable
 from api.queries import load_build
 from api.schemas.builds import BuildOut
 from cofounder.db import Build
-from cofounder.payloads import ApprovalDecision, BudgetExtension
+from cofounder.payloads import (
+    ApprovalDecision,
+    BudgetExtension,
+    BuildStatus,
+    Feedback,
+    PullRequestClosed,
+)
 from workflows.build import BuildWorkflow
 
 log = structlog.get_logger()
 
 # Waiting for the workflow to accept and run the update; a worker answers in milliseconds.
 UPDATE_TIMEOUT = timedelta(seconds=10)
+# A signal is only written to the workflow's history; no worker needs to answer it.
+SIGNAL_TIMEOUT = timedelta(seconds=10)
 
 
 async def cancel_build(
@@ -101,6 +112,62 @@ async def extend_budget(
     await session.commit()
     log.info("build budget extended", build_id=build_id, add_usd=add_usd)
     return build.with_view(view)
+
+
+async def add_feedback(
+    session: AsyncSession,
+    client: Client,
+    owner: str,
+    build_id: str,
+    body: str,
+    key: str | None = None,
+) -> BuildOut:
+    """Queue feedback on the build's pull request for its next iteration (one running goes on).
+    The same `key` again is the same feedback, which the workflow drops as a repeat."""
+    build = await load_build(session, owner, build_id)
+    _refuse_finished(build, "given feedback")
+    # The row may lag behind an opened pull request; a pull request row or in_review is enough.
+    if build.pull_request is None and build.status != BuildStatus.IN_REVIEW:
+        raise Conflict(
+            f"build {build_id} has no pull request yet (status: {build.status}); "
+            "feedback is taken once it has one"
+        )
+    item = Feedback(id=f"api:{key or uuid.uuid4().hex}", kind="api", author=owner, body=body)
+    if not await send_feedback(client, build.workflow_id, item):
+        raise Conflict(
+            f"build {build_id} has ended (or its workflow is gone); it takes no feedback"
+        )
+    log.info("build feedback queued", build_id=build_id, feedback=item.id)
+    return build
+
+
+async def send_feedback(client: Client, workflow_id: str, item: Feedback) -> bool:
+    """Signal `item` to a build's workflow; False when that workflow no longer runs.
+    Unavailable when Temporal cannot be reached."""
+    handle = client.get_workflow_handle(workflow_id)
+    sending = handle.signal(BuildWorkflow.feedback, item, rpc_timeout=SIGNAL_TIMEOUT)
+    return await _signalled(workflow_id, sending)
+
+
+async def send_closed(client: Client, workflow_id: str, closed: PullRequestClosed) -> bool:
+    """Tell a build its pull request was merged or closed; False when its workflow no longer
+    runs (it ended already, which is what the news would have made it do)."""
+    handle = client.get_workflow_handle(workflow_id)
+    sending = handle.signal(BuildWorkflow.pull_request_closed, closed, rpc_timeout=SIGNAL_TIMEOUT)
+    return await _signalled(workflow_id, sending)
+
+
+async def _signalled(workflow_id: str, sending: Awaitable[None]) -> bool:
+    try:
+        await sending
+    except RPCError as err:
+        if err.status == RPCStatusCode.NOT_FOUND:
+            log.info("signal to an ended build dropped", workflow_id=workflow_id)
+            return False
+        raise Unavailable(f"Temporal could not be reached ({err.message})") from err
+    except RuntimeError as err:  # how a lazily connected client reports a failed connect
+        raise Unavailable(f"Temporal could not be reached ({err})") from err
+    return True
 
 
 def _refuse_finished(build: BuildOut, action: str) -> None:

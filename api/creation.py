@@ -112,6 +112,7 @@ async def _start_workflow(
         max_attempts=settings.max_attempts,
         max_turns=settings.max_turns,
         max_review_rounds=settings.max_review_rounds,
+        review=settings.review(),
         owner=build.owner,
         budget=Budget(
             limit_micro_usd=build.budget_micro_usd or 0,

@@ -1,5 +1,5 @@
-"""Request dependencies: settings, a database session, the Temporal client, the artifact store
-and the caller."""
+"""Request dependencies: settings, a database session, the Temporal client, the artifact store,
+the GitHub App and the caller."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio.client import Client
 
+from activities.github.app import GitHubApp
 from cofounder.artifacts import ArtifactStore
 from cofounder.payloads import LOCAL_OWNER
 from cofounder.settings import Settings
@@ -45,6 +46,12 @@ def get_artifacts(request: Request) -> ArtifactStore:
     return store
 
 
+def get_github(request: Request) -> GitHubApp | None:
+    """The GitHub App, or None when none is configured."""
+    app: GitHubApp | None = request.app.state.github
+    return app
+
+
 def get_current_user() -> User:
     # Everyone is the local user until real authentication (Clerk) replaces this dependency.
     return User(id=LOCAL_OWNER)
@@ -54,4 +61,5 @@ SettingsDep = Annotated[Settings, Depends(get_settings)]
 SessionDep = Annotated[AsyncSession, Depends(get_session)]
 TemporalDep = Annotated[Client, Depends(get_temporal)]
 ArtifactsDep = Annotated[ArtifactStore, Depends(get_artifacts)]
+GitHubDep = Annotated[GitHubApp | None, Depends(get_github)]
 CurrentUser = Annotated[User, Depends(get_current_user)]

@@ -18,6 +18,7 @@ from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from temporalio.client import Client
 
+from activities.github.app import github_app
 from api.errors import ServiceError
 from api.routes import builds, health, projects, webhooks
 from cofounder.artifacts import open_store
@@ -48,6 +49,7 @@ def create_app(settings: Settings | None = None, *, client: Client | None = None
             app.state.temporal = client or await connect(settings)
             # One store for the app's life: an S3 store's boto3 client is made once, not per read.
             app.state.artifacts = open_store(settings)
+            app.state.github = github_app(settings)  # None: the App cannot create repositories
             log.info("api started", task_queue=settings.task_queue)
             yield
         finally:
@@ -62,6 +64,7 @@ def create_app(settings: Settings | None = None, *, client: Client | None = None
     app.include_router(builds.router)
     app.include_router(health.router)
     app.include_router(projects.router)
+    app.include_router(projects.installations)
     app.include_router(webhooks.router)
     app.add_exception_handler(ServiceError, _service_error)
     app.add_exception_handler(OperationalError, _database_down)

@@ -11,7 +11,10 @@ from typing import Any
 
 import httpx
 
-TERMINAL = {"succeeded", "failed", "cancelled"}
+# Where following a build stops: it ended, or its first pass did (its pull request is in review).
+SETTLED = {"succeeded", "in_review", "merged", "closed", "expired", "failed", "cancelled"}
+# The endings that are a success: the code is in a pull request (or already merged).
+SUCCEEDED = {"succeeded", "in_review", "merged"}
 FINAL_EVENT_GRACE = 10.0  # seconds
 UNAVAILABLE_PATIENCE = 30.0  # seconds a follower waits out an unreachable API or database
 
@@ -74,6 +77,12 @@ class BuildsApi:
 
     def merge(self, build_id: str) -> dict[str, Any]:
         return self._call("POST", f"/api/builds/{build_id}/pull-request/merge")
+
+    def close(self, build_id: str) -> dict[str, Any]:
+        return self._call("POST", f"/api/builds/{build_id}/pull-request/close")
+
+    def feedback(self, build_id: str, text: str) -> dict[str, Any]:
+        return self._call("POST", f"/api/builds/{build_id}/feedback", json={"body": text})
 
 
 def _get_patiently(
@@ -157,7 +166,8 @@ def describe(event: dict[str, Any]) -> str:
 def follow(
     api: BuildsApi, build_id: str, say: Callable[[str], None], interval: float = 0.25
 ) -> dict[str, Any]:
-    """Print every phase change, in order, until the build ends; return the final build.
+    """Print every phase change, in order, until the build settles (ends, or is in review with
+    its pull request open); return the build as it is then.
 
     Events are told apart by run and seq, so a build reset by an operator while it is followed
     goes on printing its new run, and an earlier run's ending never stops the follower.
@@ -179,7 +189,7 @@ def follow(
             # Only a gate still waiting is worth the plan and a command; a past one is history.
             if event["status"] == "awaiting_approval" and build["status"] == "awaiting_approval":
                 _show_plan(api, build_id, say)
-        if build["status"] not in TERMINAL:
+        if build["status"] not in SETTLED:
             ended_polls = 0
         elif progress and _ends_current_run(build, progress[-1]):
             return build
@@ -195,4 +205,4 @@ def follow(
 def _ends_current_run(build: dict[str, Any], event: dict[str, Any]) -> bool:
     current = build.get("run_id")
     same_run = not current or event.get("run_id", current) == current
-    return event["status"] in TERMINAL and same_run
+    return event["status"] in SETTLED and same_run

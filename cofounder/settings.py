@@ -8,6 +8,8 @@ from typing import Literal
 from pydantic import AliasChoices, BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from cofounder.payloads.build import ReviewSettings
+
 
 class ModelPrice(BaseModel):
     """USD per million tokens, which is the same number as micro-dollars per token."""
@@ -80,6 +82,15 @@ class Settings(BaseSettings):
     # build that needs more waits for an extension before it is cancelled.
     default_budget_usd: float = Field(default=5.0, gt=0)
     budget_wait_seconds: float = Field(default=86_400, gt=0)
+    # After its pull request opens a build stays in review, iterating on feedback, until the
+    # pull request is merged or closed or no feedback comes for review_idle_hours. Each
+    # iteration may spend iteration_budget_usd (unset: only the build's budget); a review's
+    # comments are awaited review_settle_seconds; a run continues as new every N iterations.
+    review_sessions: bool = True
+    review_idle_hours: float = Field(default=14 * 24, gt=0)
+    iteration_budget_usd: float | None = Field(default=None, gt=0)
+    review_settle_seconds: float = Field(default=5.0, ge=0)
+    review_iterations_per_run: int = Field(default=10, ge=1)
     sandbox_timeout_seconds: float = 120.0
     sandbox_output_limit_bytes: int = 1_000_000
     sandbox_memory_mb: int = 2048
@@ -111,6 +122,11 @@ class Settings(BaseSettings):
     )
     github_api_url: str = Field(
         default="https://api.github.com", validation_alias=_env("GITHUB_API_URL")
+    )
+    # A failing check suite on a build's pull request is feedback it iterates on. Off by default:
+    # a flaky or unrelated check would otherwise spend budget on its own.
+    github_iterate_on_failing_checks: bool = Field(
+        default=False, validation_alias=_env("GITHUB_ITERATE_ON_FAILING_CHECKS")
     )
 
     # Unset: a folder under the data dir. `s3://bucket/prefix` (with an endpoint for S3-compatible
@@ -178,3 +194,15 @@ class Settings(BaseSettings):
         if self.offline:
             return f"http://127.0.0.1:{self.offline_model_port}"
         return "https://api.anthropic.com"
+
+    def review(self) -> ReviewSettings | None:
+        """A new build's review session, or None when builds end at their pull request."""
+        if not self.review_sessions:
+            return None
+        budget = self.iteration_budget_usd
+        return ReviewSettings(
+            idle_seconds=self.review_idle_hours * 3600,
+            iterations_per_run=self.review_iterations_per_run,
+            iteration_budget_micro_usd=round(budget * 1_000_000) if budget else None,
+            settle_seconds=self.review_settle_seconds,
+        )

@@ -113,6 +113,8 @@ def settings(tmp_path: Path, offline_model: str) -> Settings:
         anthropic_api_key=None,
         anthropic_base_url=offline_model,
         task_queue=f"tq-{uuid.uuid4().hex[:8]}",
+        # A test delivers a review's comments at once; no need to wait for more.
+        review_settle_seconds=0,
         _env_file=None,  # type: ignore[call-arg]
     )
 

@@ -177,6 +177,20 @@ async def wait_for_status(
         await asyncio.sleep(0.05)
 
 
+async def api_status(
+    http: httpx.AsyncClient, build_id: str, status: str, timeout: float = 60.0
+) -> dict[str, Any]:
+    """Poll `GET /api/builds/{id}` until the build is in `status`; fail if it settles elsewhere."""
+    deadline = time.monotonic() + timeout
+    while True:
+        build: dict[str, Any] = (await http.get(f"/api/builds/{build_id}")).json()
+        if build["status"] == status:
+            return build
+        assert not BuildStatus(build["status"]).terminal, f"build ended first: {build}"
+        assert time.monotonic() < deadline, f"build never reached {status}: {build}"
+        await asyncio.sleep(0.1)
+
+
 def sandboxes_of(pid: int) -> list[int]:
     """Pids of bwrap processes descended from `pid`."""
     parents: dict[int, int] = {}

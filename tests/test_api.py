@@ -41,6 +41,7 @@ from cofounder.payloads import (
     BuildInput,
     BuildStatus,
     BuildView,
+    ReviewSettings,
     Usage,
 )
 from cofounder.settings import Settings
@@ -208,6 +209,12 @@ async def test_workflow_input_carries_the_build(
         budget=Budget(
             limit_micro_usd=round(settings.default_budget_usd * 1e6),
             wait_seconds=settings.budget_wait_seconds,
+        ),
+        # Its pull request will stay in review, iterating on feedback, as the server says.
+        review=ReviewSettings(
+            idle_seconds=settings.review_idle_hours * 3600,
+            iterations_per_run=settings.review_iterations_per_run,
+            settle_seconds=settings.review_settle_seconds,
         ),
     )
 

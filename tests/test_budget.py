@@ -16,7 +16,7 @@ from api.main import create_app
 from cofounder.payloads import Budget, BudgetExtension, BuildStatus
 from cofounder.settings import ModelPrice, Settings
 from tests.conftest import ServerThread
-from tests.helpers import inject_faults, start_build, wait_for_status
+from tests.helpers import api_status, inject_faults, start_build, wait_for_status
 from workflows.build import BuildWorkflow
 
 # Enough for the plan and a few coder turns, never for the whole demo build.
@@ -111,7 +111,11 @@ async def test_the_api_takes_a_budget_shows_the_wait_and_extends_it(
             assert extended.status_code == 200, extended.text
             assert extended.json()["budget"]["limit_usd"] == 5.22
             handle = env.client.get_workflow_handle(started.json()["workflow_id"])
-            assert (await handle.result())["status"] == "succeeded"
+            await api_status(http, build_id, "in_review")
+            # Its pull request closed, the build's review session ends, and with it the build.
+            closed = await http.post(f"/api/builds/{build_id}/pull-request/close")
+            assert closed.status_code == 200, closed.text
+            assert (await handle.result())["status"] == "closed"
             late = await http.post(f"/api/builds/{build_id}/budget", json={"add_usd": 1})
             assert late.status_code == 409
             # Ended, the build still shows its budget: the limit kept in its row, the spend per

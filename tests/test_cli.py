@@ -9,6 +9,7 @@ import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 from temporalio.testing import WorkflowEnvironment
 from typer.testing import CliRunner
@@ -39,26 +40,51 @@ def cli_env(settings: Settings, api_url: str) -> dict[str, str]:
 async def test_build_wait_follows_every_phase_and_exits_0(
     env: WorkflowEnvironment, settings: Settings, api_url: str
 ) -> None:
-    async with running_worker(env.client, settings):
+    environ = cli_env(settings, api_url)
+    async with running_worker(env.client, settings), httpx.AsyncClient(base_url=api_url) as http:
         result = await asyncio.to_thread(
             runner.invoke,
             app,
             ["build", "a slugify library", "--project", "cli-demo", "--wait"],
-            env=cli_env(settings, api_url),
+            env=environ,
         )
+        build_id = result.output.split("(workflow build-", 1)[1].split(")", 1)[0]
+        # Feedback from the CLI is one iteration on the pull request; the merge ends the session.
+        said = await asyncio.to_thread(
+            runner.invoke, app, ["feedback", build_id, "Say which Python it needs"], env=environ
+        )
+        assert said.exit_code == 0 and "feedback queued" in said.output, said.output
+        for _ in range(600):
+            build = (await http.get(f"/api/builds/{build_id}")).json()
+            if build["status"] == "in_review" and build["iterations"]:
+                if build["iterations"][0]["status"] == "pushed":
+                    break
+            await asyncio.sleep(0.1)
+        assert build["iterations"][0]["feedback"] == "@local: Say which Python it needs", build
+        merged = await asyncio.to_thread(runner.invoke, app, ["merge", build_id], env=environ)
+        assert merged.exit_code == 0, merged.output
+        handle = env.client.get_workflow_handle(f"build-{build_id}")
+        assert (await handle.result())["status"] == "merged"
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
-    phases = [line.split("]", 1)[1].split()[1] for line in lines if line.startswith("  [")]
+    phases = [
+        re.sub(r" \(attempt \d+\)", "", line.split("]", 1)[1].split(maxsplit=1)[1])
+        for line in lines
+        if line.startswith("  [")
+    ]
+    # The first pass ends with its pull request in review: that is a success.
     assert phases == [
         "planning", "coding", "testing", "debugging", "coding", "testing", "coding", "testing",
-        "reviewing", "publishing", "succeeded",
+        "reviewing", "publishing", "in review",
     ]  # fmt: skip
     assert "pull request #" in result.output and "cofounder/" in result.output
-    # What each step of the plan cost, from the ledger once the build has ended.
-    assert re.search(r"^  step 1: \$0\.\d{4}$", result.output, re.MULTILINE)
-    assert re.search(r"^  step 2: \$0\.\d{4}$", result.output, re.MULTILINE)
+    assert "cofounder feedback " in result.output
+    # What each step of the plan cost (the build is live: with its title).
+    assert re.search(r"^  step 1: Create the slugkit .*\$0\.\d{4}$", result.output, re.MULTILINE)
+    assert re.search(r"^  step 2: Document .*\$0\.\d{4}$", result.output, re.MULTILINE)
 
-    # The finished build's history, fetched from the server, replays against this code.
+    # The finished build's history (its review session too), fetched from the server, replays
+    # against this code.
     workflow_id = result.output.split("(workflow ", 1)[1].split(")", 1)[0]
     replay_env = {"TEMPORAL_ADDRESS": env.client.service_client.config.target_host}
     replayed = await asyncio.to_thread(runner.invoke, app, ["replay", workflow_id], env=replay_env)

@@ -17,7 +17,7 @@ from cofounder.cli.builds import report
 from cofounder.db import PullRequest
 from cofounder.settings import Settings
 from tests.github_fixtures import SECRET, InstalledApp, deliver, slugkit_on_github
-from tests.helpers import count
+from tests.helpers import api_status, count
 from worker import running_worker
 
 GOAL = "Let slugify cut long slugs to a maximum length"
@@ -55,6 +55,9 @@ async def test_a_linked_projects_build_opens_its_pull_request_on_github(
     env: WorkflowEnvironment,
     sessions: async_sessionmaker[AsyncSession],
 ) -> None:
+    # The user who installed the App claims its installation; only then do its repositories link.
+    claimed = await linked.post(f"/api/github/installations/{github.installation_id}/claim")
+    assert claimed.status_code == 200, claimed.text
     unknown = await linked.put("/api/projects/slugs/repository", json={"repository": "acme/other"})
     assert (
         unknown.status_code == 404 and "no installation with acme/other" in unknown.json()["detail"]
@@ -70,8 +73,8 @@ async def test_a_linked_projects_build_opens_its_pull_request_on_github(
     started = await linked.post("/api/builds", json={"project": "slugs", "goal": GOAL})
     assert started.status_code == 202, started.text
     build = started.json()
-    view = await env.client.get_workflow_handle(build["workflow_id"]).result()
-    assert view["status"] == "succeeded"
+    handle = env.client.get_workflow_handle(build["workflow_id"])
+    await api_status(linked, build["id"], "in_review", timeout=120)
 
     # It started from GitHub's main: the architect planned the feature on the code it found.
     plan = (await linked.get(f"/api/builds/{build['id']}/plan")).json()
@@ -107,6 +110,8 @@ async def test_a_linked_projects_build_opens_its_pull_request_on_github(
     assert answer.status_code == 200 and answer.json()["outcome"] == "applied"
     merged = (await linked.get(f"/api/builds/{build['id']}/pull-request")).json()
     assert (merged["state"], merged["merge_commit_sha"]) == ("merged", sha)
+    # The same webhook ends the build's review session.
+    assert (await handle.result())["status"] == "merged"
 
 
 def test_the_cli_points_at_a_github_pull_request(

@@ -112,6 +112,38 @@ async def test_other_events_are_recorded_and_bad_bodies_refused(
     assert await count(sessions, WebhookDelivery) == 1
 
 
+async def test_events_about_no_builds_pull_request_change_nothing_and_are_recorded(
+    hooks: httpx.AsyncClient, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    shop = repo(101, "shop")
+    pull = {"number": 3, "state": "closed", "merged": True, "merge_commit_sha": "a" * 40}
+    closed = {"action": "closed", "number": 3, "pull_request": pull, "repository": shop}
+    comment = {
+        "id": 5,
+        "body": "Looks good",
+        "user": SENDER,
+        "author_association": "OWNER",
+        "html_url": "https://github.com/acme/shop/pull/3#issuecomment-5",
+    }
+    commented = {
+        "action": "created",
+        "issue": {"number": 3, "pull_request": {"url": "https://api.github.com/x"}},
+        "comment": comment,
+        "repository": shop,
+    }
+    suite = {"id": 8, "head_sha": "a" * 40, "conclusion": "failure", "pull_requests": []}
+    failed = {"action": "completed", "check_suite": suite, "repository": shop}
+    # No build opened pull request 3; failing checks are not feedback unless asked for.
+    for event, payload in (
+        ("pull_request", closed),
+        ("issue_comment", commented),
+        ("check_suite", failed),
+    ):
+        answer = await deliver(hooks, event, payload)
+        assert (answer.status_code, answer.json()["outcome"]) == (200, "ignored"), event
+    assert await count(sessions, WebhookDelivery) == 3
+
+
 async def test_without_a_secret_every_delivery_is_refused(
     http: httpx.AsyncClient, sessions: async_sessionmaker[AsyncSession]
 ) -> None:

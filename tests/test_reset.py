@@ -104,10 +104,10 @@ async def test_reset_failed_build_finishes_with_its_own_progress_cost_and_pr(
     assert followed.exit_code == 0, followed.output
     await record(handle, "reset_build")
     lines = [line for line in followed.output.splitlines() if line.startswith("  [")]
-    phases = [line.split("]", 1)[1].split()[1] for line in lines]
+    phases = [line.split("]", 1)[1].split(maxsplit=1)[1].split(" (")[0] for line in lines]
     assert phases == [
         "planning", "coding", "testing", "debugging", "coding", "testing", "coding", "testing",
-        "reviewing", "publishing", "succeeded",
+        "reviewing", "publishing", "in review",
     ]  # fmt: skip
     final = await asyncio.to_thread(api.get, build["id"])
     runs = [event["run_id"] for event in final["progress"]]

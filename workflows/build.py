@@ -1,5 +1,5 @@
 """BuildWorkflow: plan → [approve] → for each step: code → test (→ debug → fix → test)* → review
-(→ fix → test → review)* → publish → cost.
+(→ fix → test → review)* → publish → in review (an iteration per feedback) → merged or closed.
 
 Deterministic orchestration only: every side effect is an activity, and every large thing
 (plans, files, logs, transcripts) travels as an artifact-store reference. The coding is in
@@ -15,7 +15,7 @@ from temporalio.exceptions import ActivityError, ApplicationError, is_cancelled_
 
 from workflows.coding import AGENT_LOOP_PATCH
 from workflows.failures import reason
-from workflows.plan_steps import PlanSteps
+from workflows.review_session import ReviewSession
 from workflows.steps import (
     PUBLISH_ATTEMPT,
     PUBLISH_DEADLINE,
@@ -36,9 +36,11 @@ with workflow.unsafe.imports_passed_through():
         BuildStatus,
         BuildView,
         CodeRequest,
+        Feedback,
         PlanRequest,
         PlanResult,
         PublishRequest,
+        PullRequestClosed,
         ReviewResult,
         SandboxRef,
         TestReport,
@@ -51,7 +53,7 @@ __all__ = ["WORKFLOW_NAME", "BudgetRanOut", "BuildFailed", "BuildWorkflow"]
 
 
 @workflow.defn(name=WORKFLOW_NAME)
-class BuildWorkflow(PlanSteps):
+class BuildWorkflow(ReviewSession):
     @workflow.init
     def __init__(self, input: BuildInput) -> None:
         self._input = input
@@ -68,6 +70,7 @@ class BuildWorkflow(PlanSteps):
             self._view = input.resume.view.model_copy(deep=True)
             self._sandbox = input.resume.sandbox
             self._test_command = input.resume.test_command
+        self._open_session(input.session)
         # The run that recorded the latest progress event; starts as the run this one continues.
         self._recorded_by: str | None = workflow.info().continued_run_id
         self._view.run_id = workflow.info().run_id
@@ -75,7 +78,10 @@ class BuildWorkflow(PlanSteps):
     @workflow.run
     async def run(self, input: BuildInput) -> BuildView:
         try:
-            await self._build(input)
+            if input.session is not None:  # a continued review session
+                await self._review_session(input)
+            else:
+                await self._build(input)
         except BudgetRanOut as err:
             await self._finish(BuildStatus.CANCELLED, str(err))
             return self._view
@@ -92,6 +98,17 @@ class BuildWorkflow(PlanSteps):
     def status(self) -> BuildView:
         """The live phase, attempt, cost so far and last error."""
         return self._view
+
+    @workflow.signal
+    async def feedback(self, item: Feedback) -> None:
+        """Feedback on the build's pull request: queued for the review session's next iteration
+        (a repeat of one already seen is dropped)."""
+        self._receive(item)
+
+    @workflow.signal
+    async def pull_request_closed(self, closed: PullRequestClosed) -> None:
+        """The pull request was merged or closed: the session ends after any iteration running."""
+        self._closed = closed
 
     @workflow.update
     async def approve(self, decision: ApprovalDecision) -> BuildView:
@@ -140,6 +157,10 @@ class BuildWorkflow(PlanSteps):
             workspace_ref = workspace.workspace_ref
             review = await self._review(input, plan.plan_ref, workspace_ref, report)
         await self._publish(input, plan, workspace_ref, report, review)
+        if input.review is not None:
+            self._published = workspace_ref
+            await self._review_session(input)
+            return
         await self._finish(BuildStatus.SUCCEEDED, None)
 
     async def _plan(self, input: BuildInput) -> PlanResult | None:

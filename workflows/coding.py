@@ -182,4 +182,8 @@ class Coding(LegacyCoding):
             guard=GuardState(last=guard.last, repeats=guard.repeats),
         )
         await workflow.wait_condition(workflow.all_handlers_finished)
-        workflow.continue_as_new(self._input.model_copy(update={"resume": resume}))
+        workflow.continue_as_new(self._continued(resume))
+
+    def _continued(self, resume: Resume | None) -> BuildInput:
+        """The next run's input, picking up at `resume`."""
+        return self._input.model_copy(update={"resume": resume})

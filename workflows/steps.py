@@ -77,6 +77,10 @@ class BudgetRanOut(Exception):
     """The next model call needed more budget and none came in time: the build is cancelled."""
 
 
+class IterationBudgetRanOut(BuildFailed):
+    """A review iteration's own budget would be passed: that iteration stops, the session not."""
+
+
 class Steps:
     """What every part of the build workflow shares: its input, its live view, its sandbox."""
 
@@ -85,6 +89,9 @@ class Steps:
     _sandbox: SandboxRef | None
     # The run that recorded the latest progress event.
     _recorded_by: str | None
+    # In a review iteration with a budget of its own: its limit, and the build's cost before it.
+    _iteration_limit: int | None = None
+    _iteration_start: int = 0
 
     async def _llm(
         self,
@@ -108,6 +115,13 @@ class Steps:
                 needed = needed_budget(err)
                 if needed is None:
                     raise
+                iteration_left = self._iteration_left()
+                if iteration_left is not None and needed > iteration_left:
+                    assert self._iteration_limit is not None
+                    raise IterationBudgetRanOut(
+                        f"this iteration's budget of ${self._iteration_limit / 1e6:.2f} ran out:"
+                        f" the next model call could cost up to ${needed / 1e6:.4f} more"
+                    ) from None
                 await self._await_budget(needed)
         self._view.cost = self._view.cost + result.usage
         spent = self._view.cost_by_role.get(role, Usage())
@@ -118,10 +132,19 @@ class Steps:
         return result
 
     def _allowing(self, request: Request) -> Request:
-        if self._view.budget_micro_usd is None:
+        lefts = [self._iteration_left()]
+        if self._view.budget_micro_usd is not None:
+            lefts.append(self._view.budget_micro_usd - self._view.cost.cost_micro_usd)
+        known = [left for left in lefts if left is not None]
+        if not known:
             return request
-        left = self._view.budget_micro_usd - self._view.cost.cost_micro_usd
-        return request.model_copy(update={"allowance_micro_usd": left})
+        return request.model_copy(update={"allowance_micro_usd": min(known)})
+
+    def _iteration_left(self) -> int | None:
+        if self._iteration_limit is None:
+            return None
+        spent = self._view.cost.cost_micro_usd - self._iteration_start
+        return self._iteration_limit - spent
 
     async def _await_budget(self, needed: int) -> None:
         """Wait in awaiting_budget until the budget is raised, or cancel the build."""

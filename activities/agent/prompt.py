@@ -8,6 +8,7 @@ from typing import Any
 from activities.agent.tools import CODER_TOOLS
 from activities.llm_tools import (
     DIAGNOSIS_HEADING,
+    FEEDBACK_HEADING,
     REVIEW_HEADING,
     STEP_HEADING,
     render_plan,
@@ -33,6 +34,8 @@ async def brief_text(store: ArtifactStore, brief: Brief, opening: bool) -> str:
     """The words of `brief`: an opening (the goal, the plan, the step) and what failed or
     what the reviewer found; a follow-up in a step's conversation has only the latter."""
     text = await _opening(store, brief) if opening else "The tests still fail."
+    if brief.feedback_ref and opening:
+        text += "\n\n" + feedback_text(await store.get_json(brief.feedback_ref))
     if brief.diagnosis_ref:
         diagnosis = await store.get_json(brief.diagnosis_ref)
         text += f"\n\n{DIAGNOSIS_HEADING}\n{diagnosis['summary']}\n\nFix: {diagnosis['fix']}"
@@ -52,7 +55,36 @@ async def _opening(store: ArtifactStore, brief: Brief) -> str:
     steps = plan.get("steps", [])
     if brief.step is not None and brief.step <= len(steps):
         text += step_text(steps, brief.step) + "\n\n"
+    if brief.feedback_ref:
+        text += (
+            "The plan is done and its pull request is open. Change the code to answer the "
+            "feedback below, keep the project's tests passing, and change nothing else. "
+        )
     return text + "Start by looking at the workspace."
+
+
+def feedback_text(gathered: dict[str, Any]) -> str:
+    """The feedback an iteration answers, item by item: who said it where, and the thread a
+    review comment belongs to."""
+    parts = [f"{FEEDBACK_HEADING} (iteration {gathered.get('iteration', '?')}):"]
+    for number, item in enumerate(gathered.get("items", []), 1):
+        where = f" on {item['path']}" if item.get("path") else ""
+        where += f" line {item['line']}" if item.get("line") else ""
+        kind, author = item.get("kind", "comment"), item.get("author", "?")
+        parts.append(f"{number}. {kind} by @{author}{where}:")
+        parts.append(_quoted(item.get("body", "")))
+        thread = item.get("thread") or {}
+        if thread.get("diff_hunk"):
+            parts.append(f"   About this code:\n{_quoted(thread['diff_hunk'])}")
+        earlier = [c for c in thread.get("comments", []) if c.get("body") != item.get("body")]
+        for comment in earlier:
+            parts.append(f"   In the same thread, @{comment.get('author', '?')}:")
+            parts.append(_quoted(comment.get("body", "")))
+    return "\n".join(parts)
+
+
+def _quoted(text: str) -> str:
+    return "\n".join(f"   > {line}" for line in str(text).strip().splitlines() or [""])
 
 
 def request_body(settings: Settings, role: Role, messages: list[dict[str, Any]]) -> dict[str, Any]:

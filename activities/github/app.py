@@ -20,6 +20,7 @@ from pydantic import SecretStr
 
 from activities.errors import NotAuthorized
 from activities.github.errors import github_errors
+from cofounder.settings import Settings
 
 # A cached token is exchanged for a new one this long before it expires, so no call that starts
 # with it can outlive it.
@@ -32,6 +33,13 @@ Auth = TypeVar("Auth", AppAuthStrategy, TokenAuthStrategy)
 class InstallationToken:
     token: str = field(repr=False)
     expires_at: datetime
+
+
+def github_app(settings: Settings) -> GitHubApp | None:
+    """The GitHub App when one is configured; linked projects need it, the others do not."""
+    if settings.github_app_id is None or settings.github_private_key is None:
+        return None
+    return GitHubApp(settings.github_app_id, settings.github_private_key, settings.github_api_url)
 
 
 def linked(app: GitHubApp | None) -> GitHubApp:

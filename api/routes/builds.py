@@ -1,17 +1,18 @@
-"""Builds: start one, follow it, list them, cancel one, read and decide its plan, read and merge
-its pull request."""
+"""Builds: start one, follow it, list them, cancel one, read and decide its plan, read, merge or
+close its pull request, give it feedback."""
 
 from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query, Request, status
+from fastapi import APIRouter, Header, Path, Query, Request, status
 
 from api import controls, creation, merges, plans, queries
 from api.deps import ArtifactsDep, CurrentUser, SessionDep, SettingsDep, TemporalDep
 from api.schemas.budget import BudgetRequest
 from api.schemas.builds import BuildCreate, BuildList, BuildOut
 from api.schemas.errors import ErrorOut
+from api.schemas.feedback import IDEMPOTENCY_KEY_MAX, IDEMPOTENCY_KEY_PATTERN, FeedbackCreate
 from api.schemas.fields import Slug
 from api.schemas.plans import ApprovalRequest, PlanOut
 from api.schemas.pull_requests import PullRequestOut
@@ -158,13 +159,71 @@ async def get_pull_request(
     ),
 )
 async def merge_pull_request(
-    build_id: BuildId, session: SessionDep, settings: SettingsDep, user: CurrentUser
+    build_id: BuildId,
+    session: SessionDep,
+    settings: SettingsDep,
+    client: TemporalDep,
+    user: CurrentUser,
 ) -> PullRequestOut:
     """Merge the build's pull request into main on the project's remote, so the project's next
     build starts from it: a fast-forward when main has not moved since the build started, else
-    a merge commit. Merging a merged pull request answers the same again.
+    a merge commit. A build in review ends `merged`. Merging a merged pull request answers the
+    same again.
     """
-    return await merges.merge_pull_request(session, settings, user.id, build_id)
+    return await merges.merge_pull_request(session, settings, client, user.id, build_id)
+
+
+@router.post(
+    "/{build_id}/pull-request/close",
+    responses=_refusals(
+        404,
+        409,
+        503,
+        notes={409: "The build has no pull request, it is merged, or it is on GitHub."},
+    ),
+)
+async def close_pull_request(
+    build_id: BuildId, session: SessionDep, client: TemporalDep, user: CurrentUser
+) -> PullRequestOut:
+    """Close the build's pull request without merging it; a build in review ends `closed`.
+    Closing a closed pull request answers the same again. One on GitHub is closed there.
+    """
+    return await merges.close_pull_request(session, client, user.id, build_id)
+
+
+@router.post(
+    "/{build_id}/feedback",
+    status_code=status.HTTP_202_ACCEPTED,
+    responses=_refusals(
+        400,
+        404,
+        409,
+        503,
+        notes={409: "The build has ended, or has no pull request yet."},
+    ),
+)
+async def add_feedback(
+    build_id: BuildId,
+    body: FeedbackCreate,
+    session: SessionDep,
+    client: TemporalDep,
+    user: CurrentUser,
+    idempotency_key: Annotated[
+        str | None,
+        Header(
+            min_length=1,
+            max_length=IDEMPOTENCY_KEY_MAX,
+            pattern=IDEMPOTENCY_KEY_PATTERN,
+            description="Repeating a request with the same key gives the feedback once.",
+        ),
+    ] = None,
+) -> BuildOut:
+    """Feedback on the build's pull request, as a reviewer's comment: queued for the build's
+    next iteration on it (one already running finishes first). Answers 202 with the build.
+    """
+    return await controls.add_feedback(
+        session, client, user.id, build_id, body.body, idempotency_key
+    )
 
 
 @router.post("/{build_id}/budget", responses=_refusals(400, 404, 409, 503, 504))

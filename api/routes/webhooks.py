@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Request
 
 from api import github_webhooks
-from api.deps import SessionDep, SettingsDep
+from api.deps import SessionDep, SettingsDep, TemporalDep
 from api.errors import Invalid
 from api.schemas.errors import ErrorOut
 
@@ -22,21 +22,28 @@ router = APIRouter(prefix="/api/webhooks", tags=["webhooks"])
             "model": ErrorOut,
             "description": "Missing or bad X-Hub-Signature-256, or no webhook secret set here.",
         },
+        503: {
+            "model": ErrorOut,
+            "description": "A build could not be told (Temporal is unavailable); nothing was "
+            "recorded, so GitHub's retry applies it.",
+        },
     },
 )
 async def github(
     request: Request,
     session: SessionDep,
     settings: SettingsDep,
+    client: TemporalDep,
     x_hub_signature_256: Annotated[str | None, Header()] = None,
     x_github_event: Annotated[str | None, Header()] = None,
     x_github_delivery: Annotated[str | None, Header()] = None,
 ) -> dict[str, str]:
     """A GitHub App webhook: verified over the raw body, then applied once per delivery id
-    (`applied`, `ignored` for events not acted on, or `duplicate`)."""
+    (`applied`, `ignored` when nothing changed and no build was told, or `duplicate`)."""
     body = await request.body()
     github_webhooks.verify(settings, body, x_hub_signature_256)
     if not x_github_event or not x_github_delivery or len(x_github_delivery) > 100:
         raise Invalid("X-GitHub-Event and X-GitHub-Delivery are required")
-    outcome = await github_webhooks.handle(session, x_github_event, x_github_delivery, body)
+    context = github_webhooks.Context(session, client, settings)
+    outcome = await github_webhooks.handle(context, x_github_event, x_github_delivery, body)
     return {"delivery": x_github_delivery, "outcome": outcome}

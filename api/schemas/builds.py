@@ -7,7 +7,7 @@ from pydantic import BaseModel, ConfigDict, Field, computed_field
 from api.schemas.budget import BudgetOut
 from api.schemas.fields import Goal, Slug, UtcDatetime
 from cofounder.db import Build, PullRequest
-from cofounder.payloads import BuildStatus, BuildView, StepView
+from cofounder.payloads import BuildStatus, BuildView, IterationView, StepView
 
 
 class BuildCreate(BaseModel):
@@ -121,6 +121,13 @@ class BuildOut(BaseModel):
         description="The build's steps with what each cost (single-build reads only; builds "
         "from before steps have none).",
     )
+    iterations: list[IterationOut] = Field(
+        default_factory=list,
+        description="The review session's iterations, latest last (single-build reads only).",
+    )
+    queued_feedback: int = Field(
+        default=0, description="Feedback waiting for an iteration (live builds only)."
+    )
     progress: list[ProgressOut] = Field(
         default_factory=list,
         description="The current run's phase changes in order, with those of the runs it was "
@@ -177,7 +184,29 @@ class BuildOut(BaseModel):
                 "run_id": view.run_id or self.run_id,
                 "budget": BudgetOut.of(view),
                 "steps": [StepOut.of(n, step) for n, step in enumerate(view.steps, start=1)],
+                "iterations": [IterationOut.of(iteration) for iteration in view.iterations],
+                "queued_feedback": view.queued_feedback,
             }
+        )
+
+
+class IterationOut(BaseModel):
+    """One iteration of the build's review session: the feedback it answered and its reply."""
+
+    number: int
+    feedback: str = Field(description="What it answered, in one line.")
+    status: str = Field(description="running, pushed, unchanged, failed or abandoned.")
+    head_sha: str | None = Field(description="The branch's head after it.")
+    reply_url: str | None = Field(description="Its reply on GitHub; null on the local remote.")
+    error: str | None = Field(description="Why it pushed nothing, when it failed.")
+    cost: Cost
+
+    @classmethod
+    def of(cls, iteration: IterationView) -> IterationOut:
+        used = iteration.cost
+        return cls(
+            **iteration.model_dump(exclude={"cost"}),
+            cost=Cost.of(used.cost_micro_usd, used.input_tokens, used.output_tokens),
         )
 
 

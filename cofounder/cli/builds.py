@@ -1,4 +1,5 @@
-"""Commands about builds: start one, follow it, read and decide its plan, merge its pull request."""
+"""Commands about builds: start one, follow it, read and decide its plan, give its pull request
+feedback, merge or close it."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import typer
 
 from cofounder.cli.output import EXIT_BAD_INPUT, EXIT_FAILED, say
 from cofounder.follow import (
+    SUCCEEDED,
     ApiError,
     BuildsApi,
     approve_lines,
@@ -41,7 +43,8 @@ def build(
 def follow_build(build_id: str) -> None:
     """Follow a running build (e.g. one an operator has just reset) until it ends.
 
-    Exit 0 when it succeeded, 1 when it failed or was cancelled, 2 for an unknown build."""
+    Exit 0 when it succeeded (its pull request is in review, or merged), 1 when it failed or
+    was cancelled, 2 for an unknown build."""
     settings = Settings()
     _follow_to_the_end(settings, BuildsApi(settings.api_url), build_id)
 
@@ -53,7 +56,7 @@ def _follow_to_the_end(settings: Settings, api: BuildsApi, build_id: str) -> NoR
         say(f"error while following build {build_id}: {err}")
         raise typer.Exit(EXIT_BAD_INPUT if err.status_code in (404, 422) else EXIT_FAILED) from None
     report(settings, final)
-    raise typer.Exit(0 if final["status"] == "succeeded" else EXIT_FAILED)
+    raise typer.Exit(0 if final["status"] in SUCCEEDED else EXIT_FAILED)
 
 
 def report(settings: Settings, build: dict[str, Any]) -> None:
@@ -81,10 +84,13 @@ def report(settings: Settings, build: dict[str, Any]) -> None:
 
 def _pull_request(settings: Settings, build: dict[str, Any], pr: dict[str, Any]) -> None:
     say(f"  pull request #{pr['id']}: {pr['title']} ({pr['branch']} → {pr['base']})")
+    if build["status"] == "in_review":
+        say("  in review: each comment on the pull request is answered with a new commit")
     if pr.get("url"):  # on GitHub, where it is reviewed and merged
         say(f"  on GitHub: {pr['url']}")
         return
     say(f"  diff:   curl {settings.api_url}/api/builds/{build['id']}/pull-request")
+    say(f'  feedback: cofounder feedback {build["id"]} "what to change"')
     say(f"  merge:  cofounder merge {build['id']}")
     remote = settings.git_remote(LOCAL_OWNER, build["project"])
     say(f"  branch: git clone --branch {pr['branch']} {remote}")
@@ -131,3 +137,32 @@ def merge(build_id: str) -> None:
         say(f"error: {err}")
         raise typer.Exit(EXIT_BAD_INPUT if err.status_code in (404, 409, 422) else 1) from None
     say(merge_line(build_id, pr))
+
+
+def feedback(
+    build_id: str,
+    text: Annotated[str, typer.Argument(help="What to change, as a review comment says it.")],
+) -> None:
+    """Give a build's pull request feedback: its review session answers it with a new commit.
+
+    Exit 2 for an unknown build, one without a pull request yet, or one that has ended."""
+    api = BuildsApi(Settings().api_url)
+    try:
+        api.feedback(build_id, text)
+    except ApiError as err:
+        say(f"error: {err}")
+        raise typer.Exit(EXIT_BAD_INPUT if err.status_code in (404, 409, 422) else 1) from None
+    say(f"build {build_id}: feedback queued; follow it with `cofounder follow {build_id}`")
+
+
+def close(build_id: str) -> None:
+    """Close a build's pull request unmerged; its review session ends.
+
+    Exit 2 for an unknown build, one without a pull request, or a merged one."""
+    api = BuildsApi(Settings().api_url)
+    try:
+        pr = api.close(build_id)
+    except ApiError as err:
+        say(f"error: {err}")
+        raise typer.Exit(EXIT_BAD_INPUT if err.status_code in (404, 409, 422) else 1) from None
+    say(f"build {build_id}: pull request #{pr['id']} ({pr['branch']}) closed")

@@ -2,6 +2,7 @@
 
 from cofounder.db.engine import insert_for, make_engine, make_sessionmaker
 from cofounder.db.github import GitHubInstallation, GitHubRepository, WebhookDelivery
+from cofounder.db.iterations import ReviewIteration
 from cofounder.db.models import Base, Build, BuildEvent, LedgerEntry, Project, PullRequest
 
 __all__ = [
@@ -13,6 +14,7 @@ __all__ = [
     "LedgerEntry",
     "Project",
     "PullRequest",
+    "ReviewIteration",
     "WebhookDelivery",
     "insert_for",
     "make_engine",

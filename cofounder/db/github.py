@@ -29,6 +29,9 @@ class GitHubInstallation(Base):
     account: Mapped[str] = mapped_column(String(100), index=True)  # the login it is installed on
     account_type: Mapped[str] = mapped_column(String(32))  # Organization or User
     suspended: Mapped[bool] = mapped_column(Boolean, default=False)
+    # The user who connected it (claimed it after installing the App); None until claimed. Only
+    # its owner links projects to its repositories or creates repositories through it.
+    owner: Mapped[str | None] = mapped_column(String(64), index=True, nullable=True)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 

@@ -104,7 +104,7 @@ def _docs(turn: int, goal: str, messages: list[dict[str, Any]]) -> list[tuple[st
     """Write the README; one already there (a merged build's) gets the feature's line."""
     if turn == 0:
         return [("list_files", {"path": "."})]
-    listed = "\n".join(_text(block) for block in last_results(messages[:3]))
+    listed = "\n".join(text_of(block) for block in last_results(messages[:3]))
     exists = any(line.startswith(f"{script.README} (") for line in listed.splitlines())
     if turn == 1 and not exists:
         return [_write(script.README, script.project_files(goal, fixed=True)[script.README])]
@@ -128,7 +128,7 @@ def _project_exists(messages: list[dict[str, Any]]) -> bool:
     first = next((m for m in messages[1:] if m.get("role") == "user"), None)
     if first is None:
         return False
-    listed = "\n".join(_text(block) for block in last_results([first]))
+    listed = "\n".join(text_of(block) for block in last_results([first]))
     return any(line.startswith(f"{MODULE} (") for line in listed.splitlines())
 
 
@@ -136,7 +136,7 @@ def _feature(turn: int, messages: list[dict[str, Any]]) -> list[tuple[str, dict[
     if turn == 1:
         return [("read_file", {"path": MODULE})]
     if turn == 2:
-        read = "\n".join(_text(block) for block in last_results(messages))
+        read = "\n".join(text_of(block) for block in last_results(messages))
         return [("edit_file", {"path": MODULE, "old": _function(read), "new": feature.FUNCTION})]
     if turn == 3:
         return [_write(feature.TESTS_PATH, feature.TESTS)]
@@ -154,7 +154,7 @@ def _function(module: str) -> str:
     return found.group(0).rstrip("\n") + "\n"
 
 
-def _text(block: dict[str, Any]) -> str:
+def text_of(block: dict[str, Any]) -> str:
     content = block.get("content")
     if isinstance(content, list):
         return "\n".join(str(part.get("text", "")) for part in content if isinstance(part, dict))

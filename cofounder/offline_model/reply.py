@@ -11,7 +11,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from cofounder.offline_model import agent, cache, node, node_coder, reviewed, script
+from cofounder.offline_model import agent, cache, feedback, node, node_coder, reviewed, script
 from cofounder.offline_model.faults import Fault, ServerState
 
 MALFORMED_INPUT: dict[str, dict[str, Any]] = {
@@ -115,7 +115,9 @@ def _agent_coder(
     messages = agent.current_pass(body.messages)
     text = "\n".join(_blocks_text(m.get("content")) for m in messages if m.get("role") == "user")
     opening = _blocks_text(body.messages[0].get("content"))
-    if node.wanted(goal):
+    if script.FEEDBACK_HEADING in opening and script.DIAGNOSIS_HEADING not in text:
+        calls = _answer_feedback(messages, goal, opening)
+    elif node.wanted(goal):
         calls = node_coder.coder_turn(messages, goal, text, opening, fault)
     elif script.REVIEW_HEADING in text:
         calls = reviewed.coder_turn(agent.turn_of(messages))
@@ -125,6 +127,15 @@ def _agent_coder(
         )
     words = {"type": "text", "text": agent.summary(agent.turn_of(messages))}
     return [words, *(_tool_use(digest, i, name, args) for i, (name, args) in enumerate(calls))]
+
+
+def _answer_feedback(
+    messages: list[dict[str, Any]], goal: str, opening: str
+) -> list[tuple[str, dict[str, Any]]]:
+    results = [b for b in agent.last_results(messages) if not b.get("is_error")]
+    read = "\n".join(agent.text_of(block) for block in results)
+    tests = "npm test" if node.wanted(goal) else agent.PYTEST
+    return feedback.answer(agent.turn_of(messages), opening, read, tests)
 
 
 def _tool_use(digest: str, index: int, name: str, tool_input: Any) -> dict[str, Any]:

@@ -17,6 +17,7 @@ DIAGNOSIS_HEADING = "Diagnosis of the failing tests:"
 REVIEW_HEADING = "The reviewer sent the code back; address these findings:"
 # ... and opens a plan step's conversation with this (activities/llm_tools.py).
 STEP_HEADING = "Your task now is step"
+FEEDBACK_HEADING = "Feedback on the pull request to answer now"
 # The plan's step that writes the README (1-based); the one before writes the code.
 DOCS_STEP = 2
 README = "README.md"

@@ -8,6 +8,7 @@ with defaults, so recorded histories keep decoding. Every name is imported from 
 
 from cofounder.payloads.build import (
     BUILD_STATUS,
+    ENDED,
     LOCAL_OWNER,
     OWNER,
     PROJECT,
@@ -18,6 +19,7 @@ from cofounder.payloads.build import (
     BuildStatus,
     Deadlines,
     RepositoryLink,
+    ReviewSettings,
     Usage,
     build_workflow_id,
 )
@@ -54,11 +56,23 @@ from cofounder.payloads.sandbox import (
     ToolsRequest,
     ToolsResult,
 )
-from cofounder.payloads.view import BuildView, StepView
+from cofounder.payloads.session import (
+    FEEDBACK_LIMIT,
+    SEEN_LIMIT,
+    Feedback,
+    FeedbackBrief,
+    FeedbackRequest,
+    IterationRequest,
+    IterationResult,
+    PullRequestClosed,
+    SessionState,
+)
+from cofounder.payloads.view import ITERATIONS_SHOWN, BuildView, IterationView, StepView
 
 __all__ = [
     # build.py
     "BUILD_STATUS",
+    "ENDED",
     "LOCAL_OWNER",
     "OWNER",
     "PROJECT",
@@ -69,6 +83,7 @@ __all__ = [
     "BuildStatus",
     "Deadlines",
     "RepositoryLink",
+    "ReviewSettings",
     "Usage",
     "build_workflow_id",
     # calls.py
@@ -94,6 +109,16 @@ __all__ = [
     # resume.py
     "GuardState",
     "Resume",
+    # session.py
+    "FEEDBACK_LIMIT",
+    "SEEN_LIMIT",
+    "Feedback",
+    "FeedbackBrief",
+    "FeedbackRequest",
+    "IterationRequest",
+    "IterationResult",
+    "PullRequestClosed",
+    "SessionState",
     # sandbox.py
     "SUMMARY_LIMIT",
     "SandboxRef",
@@ -104,6 +129,8 @@ __all__ = [
     "ToolsRequest",
     "ToolsResult",
     # view.py
+    "ITERATIONS_SHOWN",
     "BuildView",
+    "IterationView",
     "StepView",
 ]

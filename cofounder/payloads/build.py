@@ -11,6 +11,7 @@ from temporalio.common import SearchAttributeKey
 if TYPE_CHECKING:
     # Only named here: BuildInput is rebuilt with Resume once that is defined (resume.py).
     from cofounder.payloads.resume import Resume
+    from cofounder.payloads.session import SessionState
 
 # Custom search attributes of a build's workflow: the API sets both at start, the workflow
 # updates BuildStatus as it goes, the dev server registers them.
@@ -37,13 +38,35 @@ class BuildStatus(StrEnum):
     DEBUGGING = "debugging"
     REVIEWING = "reviewing"
     PUBLISHING = "publishing"
-    SUCCEEDED = "succeeded"
+    SUCCEEDED = "succeeded"  # builds without a review session end here
+    # The first pass succeeded: the pull request is open and the session awaits feedback.
+    IN_REVIEW = "in_review"
+    MERGED = "merged"
+    CLOSED = "closed"
+    EXPIRED = "expired"  # no feedback came within the session's idle time
     FAILED = "failed"
     CANCELLED = "cancelled"
 
     @property
     def terminal(self) -> bool:
-        return self in (BuildStatus.SUCCEEDED, BuildStatus.FAILED, BuildStatus.CANCELLED)
+        return self in ENDED
+
+    @property
+    def settled(self) -> bool:
+        """Where following a build stops: it ended, or its first pass is done (in review)."""
+        return self.terminal or self is BuildStatus.IN_REVIEW
+
+
+ENDED = frozenset(
+    {
+        BuildStatus.SUCCEEDED,
+        BuildStatus.MERGED,
+        BuildStatus.CLOSED,
+        BuildStatus.EXPIRED,
+        BuildStatus.FAILED,
+        BuildStatus.CANCELLED,
+    }
+)
 
 
 class Usage(BaseModel):
@@ -58,6 +81,9 @@ class Usage(BaseModel):
 
     def __add__(self, other: Usage) -> Usage:
         return Usage(**{k: getattr(self, k) + getattr(other, k) for k in Usage.model_fields})
+
+    def __sub__(self, other: Usage) -> Usage:
+        return Usage(**{k: getattr(self, k) - getattr(other, k) for k in Usage.model_fields})
 
 
 class Deadlines(BaseModel):
@@ -92,6 +118,20 @@ class RepositoryLink(BaseModel):
     installation_id: int
 
 
+class ReviewSettings(BaseModel):
+    """How a build's review session behaves; a build without them ends at `succeeded` once its
+    pull request is open (builds from before sessions, and workflow tests)."""
+
+    # With no feedback for this long, the session ends `expired`.
+    idle_seconds: float = Field(default=14 * 86_400, gt=0)
+    # A run continues as new after this many iterations (or a long history), references only.
+    iterations_per_run: int = Field(default=10, ge=1)
+    # Each iteration's model calls may cost at most this much; None: only the build's budget.
+    iteration_budget_micro_usd: int | None = Field(default=None, ge=0)
+    # Feedback that comes together (a review's comments) is awaited this long before starting.
+    settle_seconds: float = Field(default=5.0, ge=0)
+
+
 class BuildInput(BaseModel):
     build_id: str
     project: str
@@ -113,6 +153,11 @@ class BuildInput(BaseModel):
     owner: str = LOCAL_OWNER
     # The project's GitHub repository when it links one; None: its local bare remote.
     repository: RepositoryLink | None = None
+    # After the pull request opens the build stays in review, iterating on feedback; None: it
+    # ends `succeeded` there (builds from before review sessions).
+    review: ReviewSettings | None = None
+    # Set on a continued review session: where it picks up.
+    session: SessionState | None = None
 
 
 class ApprovalDecision(BaseModel):

@@ -58,6 +58,8 @@ class Brief(BaseModel):
     step: int | None = None
     # The workspace as the build found it, to diff against; None: it started empty.
     base_ref: str | None = None
+    # The review session's feedback this pass answers (FeedbackBrief.feedback_ref).
+    feedback_ref: str | None = None
 
 
 class TurnRequest(BaseModel):

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
-from cofounder.payloads.build import BuildInput
 from cofounder.payloads.calls import Brief, PlanResult
 from cofounder.payloads.sandbox import SandboxRef
 from cofounder.payloads.view import BuildView
@@ -31,7 +30,3 @@ class Resume(BaseModel):
     turn: int  # the next turn's number
     note: str | None = None
     guard: GuardState = Field(default_factory=GuardState)
-
-
-# BuildInput names Resume (a continued run's input); it can be completed only now Resume exists.
-BuildInput.model_rebuild()

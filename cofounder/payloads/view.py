@@ -17,6 +17,22 @@ class StepView(BaseModel):
     cost: Usage = Field(default_factory=Usage)
 
 
+# The iterations a status shows (the latest ones): a long session's view stays small.
+ITERATIONS_SHOWN = 20
+
+
+class IterationView(BaseModel):
+    """One iteration as the status shows it."""
+
+    number: int
+    feedback: str  # the one-line summary of what it answered
+    status: str = "running"  # running, pushed, unchanged, failed
+    cost: Usage = Field(default_factory=Usage)
+    head_sha: str | None = None
+    reply_url: str | None = None
+    error: str | None = None
+
+
 class BuildView(BaseModel):
     """What the `status` query answers: the live state of one build."""
 
@@ -37,5 +53,9 @@ class BuildView(BaseModel):
     steps: list[StepView] = Field(default_factory=list)
     step: int | None = None  # the one being worked on (1-based); None: none
     pull_request: PullRequestRef | None = None
+    # The review session's iterations (the latest ITERATIONS_SHOWN) and how many in all.
+    iterations: list[IterationView] = Field(default_factory=list)
+    iteration: int = 0
+    queued_feedback: int = 0  # batches waiting for an iteration
     phases: int = 0
     run_id: str = ""

@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -26,11 +27,12 @@ from starlette.types import Receive, Scope, Send
 from tests.conftest import ServerThread
 from tests.doubles.github_auth import AppJwt
 from tests.doubles.github_git import GitEndpoint
-from tests.doubles.github_pulls import PullEndpoints, comparison_of
+from tests.doubles.github_pull_shapes import review_comment_json
+from tests.doubles.github_pulls import PullEndpoints, comparison_of, placed
 from tests.doubles.github_repos import branches
 from tests.doubles.github_rest import AppEndpoints, Gate, RepoEndpoints, http_error
 from tests.doubles.github_shapes import Shapes
-from tests.doubles.github_state import Comment, Counts, Pull, Registry, Repository
+from tests.doubles.github_state import Comment, Counts, Pull, Registry, Repository, ReviewComment
 
 API_PREFIX = "/api/v3"
 
@@ -55,6 +57,7 @@ def rest_app(registry: Registry, shapes: Shapes, app_jwt: AppJwt) -> Starlette:
         Route(f"{repo}/pulls", pulls.create, methods=["POST"]),
         Route(f"{repo}/pulls/{{number:int}}", pulls.get, methods=["GET"]),
         Route(f"{repo}/pulls/{{number:int}}", pulls.update, methods=["PATCH"]),
+        Route(f"{repo}/pulls/{{number:int}}/comments", pulls.review_comments, methods=["GET"]),
         Route(f"{repo}/issues/{{number:int}}/comments", pulls.comments, methods=["GET"]),
         Route(f"{repo}/issues/{{number:int}}/comments", pulls.add_comment, methods=["POST"]),
     ]
@@ -81,7 +84,7 @@ class GitHubDouble:
         self.app_id = app_id
         self.registry = Registry(root, token_lifetime)
         self._server = ServerThread(self)
-        shapes = Shapes(self.api_url, self.git_url, app_id, app_slug)
+        self._shapes = shapes = Shapes(self.api_url, self.git_url, app_id, app_slug)
         self._rest = rest_app(self.registry, shapes, AppJwt(app_id, public_key_pem))
         route = Route(
             "/{owner}/{repo}.git/{service:path}",
@@ -164,6 +167,36 @@ class GitHubDouble:
 
     def comments(self, full_name: str, number: int) -> list[Comment]:
         return [c for c in self.repository(full_name).comments if c.number == number]
+
+    def add_review_comment(
+        self,
+        full_name: str,
+        number: int,
+        body: str,
+        login: str = "alice",
+        in_reply_to: int | None = None,
+        path: str = "slugkit/__init__.py",
+        line: int = 1,
+        review_id: int | None = None,
+        author_association: str = "COLLABORATOR",
+    ) -> dict[str, Any]:
+        """A person's comment on line `line` of `path` in pull request `number`'s diff, or a
+        reply in the thread of comment `in_reply_to`; its JSON, as the API lists it and as the
+        `comment` of a `pull_request_review_comment` webhook."""
+        repo = self.repository(full_name)
+        said = ReviewComment(
+            0,
+            number,
+            body,
+            login,
+            path,
+            line,
+            in_reply_to=in_reply_to,
+            review_id=review_id,
+            author_association=author_association,
+        )
+        comment = self.registry.add_review_comment(repo, placed(repo, said))
+        return review_comment_json(self._shapes, repo, comment)
 
     def branches(self, full_name: str) -> dict[str, str]:
         """The repository's branches, name to head commit, read from the bare repository."""

@@ -1,5 +1,6 @@
-"""The JSON of pull requests and issue comments in the GitHub double, as githubkit's
-`PullRequest`, `PullRequestSimple` and `IssueComment` models read them."""
+"""The JSON of pull requests, issue comments and review comments in the GitHub double, as
+githubkit's `PullRequest`, `PullRequestSimple`, `IssueComment` and `PullRequestReviewComment`
+models (and webhook payloads) read them."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from typing import Any
 
 from tests.doubles.github_repos import Comparison
 from tests.doubles.github_shapes import Shapes, timestamp
-from tests.doubles.github_state import Comment, Pull, Repository
+from tests.doubles.github_state import Comment, Pull, Repository, ReviewComment
 
 REACTIONS = ["+1", "-1", "laugh", "confused", "heart", "hooray", "eyes", "rocket"]
 
@@ -35,6 +36,7 @@ def pull_json(
     pull: Pull,
     compared: Comparison,
     comments: int,
+    review_comments: int = 0,
 ) -> dict[str, Any]:
     """A pull request of `repo` (whose JSON is `repo_json`), opened by the App's bot."""
     links = pull_links(shapes, repo, pull, compared.head_sha)
@@ -87,7 +89,7 @@ def pull_json(
         "mergeable_state": "unknown",
         "merged_by": repo_json["owner"] if pull.merged_at is not None else None,
         "comments": comments,
-        "review_comments": 0,
+        "review_comments": review_comments,
         "maintainer_can_modify": False,
         "commits": compared.commits,
         "additions": compared.additions,
@@ -112,5 +114,47 @@ def comment_json(shapes: Shapes, repo: Repository, comment: Comment) -> dict[str
         "updated_at": timestamp(comment.created_at),
         "issue_url": f"{api}/issues/{comment.number}",
         "author_association": "NONE",
+        "reactions": {"url": f"{url}/reactions", "total_count": 0} | dict.fromkeys(REACTIONS, 0),
+    }
+
+
+def review_comment_json(shapes: Shapes, repo: Repository, comment: ReviewComment) -> dict[str, Any]:
+    """A person's comment on a line of pull request `comment.number`'s diff: what
+    `GET /pulls/{number}/comments` lists, and the `comment` of a `pull_request_review_comment`
+    webhook."""
+    api = f"{shapes.api}/repos/{repo.full_name}"
+    url = f"{api}/pulls/comments/{comment.comment_id}"
+    html = f"{shapes.web}/{repo.full_name}/pull/{comment.number}#discussion_r{comment.comment_id}"
+    pull_url = f"{api}/pulls/{comment.number}"
+    links = {"self": url, "html": html, "pull_request": pull_url}
+    # The line's index in the diff below the hunk's header.
+    position = max(len(comment.diff_hunk.splitlines()) - 1, 1)
+    answers = {} if comment.in_reply_to is None else {"in_reply_to_id": comment.in_reply_to}
+    return answers | {
+        "url": url,
+        "pull_request_review_id": comment.review_id,
+        "id": comment.comment_id,
+        "node_id": f"PRRC_{comment.comment_id}",
+        "diff_hunk": comment.diff_hunk,
+        "path": comment.path,
+        "position": position,
+        "original_position": position,
+        "commit_id": comment.commit_id,
+        "original_commit_id": comment.commit_id,
+        "user": shapes.user(comment.login, comment.user_id, "User"),
+        "body": comment.body,
+        "created_at": timestamp(comment.created_at),
+        "updated_at": timestamp(comment.created_at),
+        "html_url": html,
+        "pull_request_url": pull_url,
+        "author_association": comment.author_association,
+        "_links": {name: {"href": href} for name, href in links.items()},
+        "start_line": None,
+        "original_start_line": None,
+        "start_side": None,
+        "line": comment.line,
+        "original_line": comment.line,
+        "side": "RIGHT",
+        "subject_type": "line",
         "reactions": {"url": f"{url}/reactions", "total_count": 0} | dict.fromkeys(REACTIONS, 0),
     }

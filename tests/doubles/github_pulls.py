@@ -1,4 +1,5 @@
-"""Pull requests and their conversation comments in the GitHub double's REST API.
+"""Pull requests, their conversation comments and the review comments on their diffs in the
+GitHub double's REST API.
 
 Branches and commits come from the repository's real bare repository, read when asked, so a
 pull request's head follows what was pushed.
@@ -7,18 +8,20 @@ pull request's head follows what was pushed.
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 from starlette.datastructures import QueryParams
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from tests.doubles.github_pull_shapes import comment_json, pull_json
-from tests.doubles.github_repos import Comparison, branches, compare
+from tests.doubles.github_pull_shapes import comment_json, pull_json, review_comment_json
+from tests.doubles.github_repos import Comparison, branches, compare, git
 from tests.doubles.github_rest import json_body, missing, repository_of
 from tests.doubles.github_shapes import Shapes, error
-from tests.doubles.github_state import Pull, Registry, Repository
+from tests.doubles.github_state import Pull, Registry, Repository, ReviewComment
 
 
 def page_of(items: list[Any], query: QueryParams) -> list[Any]:
@@ -55,6 +58,40 @@ def comparison_of(repo: Repository, pull: Pull) -> Comparison:
     heads = branches(repo.path)
     head_sha = heads.get(pull.head, pull.head_sha)
     return compare(repo.path, heads.get(pull.base, head_sha), head_sha)
+
+
+def placed(repo: Repository, comment: ReviewComment) -> ReviewComment:
+    """The comment where GitHub puts it: a reply answers its thread's first comment and takes
+    that one's place; a new comment is on the pull request's head, below the diff above its
+    line. Blocks: reads the repository."""
+    if comment.in_reply_to is not None:
+        answered = next(c for c in repo.review_comments if c.comment_id == comment.in_reply_to)
+        root_id = answered.in_reply_to or answered.comment_id
+        root = next(c for c in repo.review_comments if c.comment_id == root_id)
+        where = {"path": root.path, "line": root.line, "diff_hunk": root.diff_hunk}
+        return replace(comment, in_reply_to=root_id, commit_id=root.commit_id, **where)
+    compared = comparison_of(repo, repo.pulls[comment.number])
+    hunk = hunk_above(repo, compared, comment.path, comment.line)
+    return replace(comment, commit_id=compared.head_sha, diff_hunk=hunk)
+
+
+def hunk_above(repo: Repository, compared: Comparison, path: str, line: int) -> str:
+    """The diff of `path` from the header of the hunk holding new line `line` down to it, as a
+    review comment's `diff_hunk` shows it (blocks: reads the repository)."""
+    diff = git(repo.path, "diff", f"{compared.base_sha}...{compared.head_sha}", "--", path)
+    hunk: list[str] = []
+    at = 0
+    for text in diff.splitlines():
+        header = re.match(r"@@ -\S+ \+(\d+)", text)
+        if header is not None:
+            hunk, at = [text], int(header[1]) - 1
+        elif hunk:
+            hunk.append(text)
+            if not text.startswith("-"):  # a removed line is not in the new file
+                at += 1
+            if at >= line:
+                break
+    return "\n".join(hunk) or f"@@ -{line},1 +{line},1 @@"
 
 
 def listed(query: QueryParams, repo: Repository) -> Callable[[Pull], bool]:
@@ -147,6 +184,16 @@ class PullEndpoints:
             [comment_json(self.shapes, repo, c) for c in page_of(found, request.query_params)]
         )
 
+    async def review_comments(self, request: Request) -> Response:
+        """`GET /pulls/{number}/comments`: the review comments, oldest first, a page at a time."""
+        repo = repository_of(self.registry, request)
+        number = request.path_params["number"]
+        if repo is None or number not in repo.pulls:
+            return error(404, "Not Found")
+        found = [c for c in repo.review_comments if c.number == number]
+        page = page_of(found, request.query_params)
+        return JSONResponse([review_comment_json(self.shapes, repo, c) for c in page])
+
     def _pull_of(self, request: Request) -> tuple[Repository, Pull] | None:
         repo = repository_of(self.registry, request)
         pull = repo.pulls.get(request.path_params["number"]) if repo is not None else None
@@ -155,5 +202,6 @@ class PullEndpoints:
     async def _json(self, repo: Repository, pull: Pull) -> dict[str, Any]:
         comparison = await asyncio.to_thread(comparison_of, repo, pull)
         comments = sum(c.number == pull.number for c in repo.comments)
+        reviewed = sum(c.number == pull.number for c in repo.review_comments)
         repo_json = self.shapes.repository(repo, self.registry.installation_of(repo))
-        return pull_json(self.shapes, repo_json, repo, pull, comparison, comments)
+        return pull_json(self.shapes, repo_json, repo, pull, comparison, comments, reviewed)

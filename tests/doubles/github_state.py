@@ -1,4 +1,5 @@
-"""The GitHub double's model: installations, tokens, repositories, pull requests and comments.
+"""The GitHub double's model: installations, tokens, repositories, pull requests, comments on
+their conversations and review comments on their diffs.
 
 Every change goes through `Registry` under one lock: the server thread changes it while the
 tests read it and add repositories from theirs.
@@ -93,6 +94,26 @@ class Comment:
 
 
 @dataclass
+class ReviewComment:
+    """A comment on a line of a pull request's diff. A reply answers its thread's first comment
+    and sits where that one does (path, line, commit, diff hunk)."""
+
+    comment_id: int
+    number: int
+    body: str
+    login: str
+    path: str
+    line: int
+    commit_id: str = ""
+    diff_hunk: str = ""
+    in_reply_to: int | None = None
+    review_id: int | None = None
+    author_association: str = "COLLABORATOR"
+    user_id: int = 0
+    created_at: datetime = field(default_factory=now)
+
+
+@dataclass
 class Repository:
     repository_id: int
     full_name: str
@@ -104,6 +125,7 @@ class Repository:
     created_at: datetime = field(default_factory=now)
     pulls: dict[int, Pull] = field(default_factory=dict)
     comments: list[Comment] = field(default_factory=list)
+    review_comments: list[ReviewComment] = field(default_factory=list)
     # Pull requests and issues share one sequence of numbers, as on GitHub.
     last_number: int = 0
 
@@ -125,6 +147,8 @@ class Registry:
     counts: Counts = field(default_factory=Counts)
     # Seconds to hold the answer of the next request to a route, after it took effect.
     holds: dict[str, float] = field(default_factory=dict)
+    # The people who commented, by login: one user id each, as on GitHub.
+    user_ids: dict[str, int] = field(default_factory=dict)
     _tokens: dict[str, Token] = field(default_factory=dict)
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1000))
     _lock: threading.RLock = field(default_factory=threading.RLock)
@@ -238,6 +262,19 @@ class Registry:
             comment = Comment(next(self._ids), number, body)
             repo.comments.append(comment)
             self.counts.comments_created += 1
+            return comment
+
+    def add_review_comment(self, repo: Repository, comment: ReviewComment) -> ReviewComment:
+        """A person's review comment, with its id, its author's and (unless it is part of one)
+        a review of its own: GitHub makes one for a single comment."""
+        with self._lock:
+            comment.comment_id = next(self._ids)
+            if comment.login not in self.user_ids:
+                self.user_ids[comment.login] = next(self._ids)
+            comment.user_id = self.user_ids[comment.login]
+            if comment.review_id is None:
+                comment.review_id = next(self._ids)
+            repo.review_comments.append(comment)
             return comment
 
     def record_git(self, full_name: str, service: str, new_branches: int) -> None:
