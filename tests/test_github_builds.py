@@ -40,6 +40,8 @@ async def linked(
             "github_private_key": SecretStr(github.private_key_pem),
             "github_api_url": github.api_url,
             "github_webhook_secret": SecretStr(SECRET),
+            # A review's webhooks come within a moment: awaited together, as in production.
+            "review_settle_seconds": 1.0,
         }
     )
     served = create_app(with_app, client=env.client)

@@ -90,6 +90,49 @@ async def test_review_comments_on_github_are_iterations_until_the_merge(
     ).stdout
     assert all(f"- {ask}" in readme for ask in ASKS)
 
+    # A review of three comments, its webhooks all at once: one iteration answers them together.
+    review_id = 4321
+    comments = [
+        github.double.add_review_comment(
+            REPOSITORY, pull.number, f"Review point {n}", login="maria", review_id=review_id
+        )
+        for n in (1, 2, 3)
+    ]
+    submitted = {
+        "action": "submitted",
+        "review": {
+            "id": review_id,
+            "body": "Three small things.",
+            "state": "changes_requested",
+            "html_url": f"https://github.com/{REPOSITORY}/pull/{pull.number}#pullrequestreview-1",
+            "user": {"login": "maria", "type": "User"},
+            "author_association": "OWNER",
+        },
+        "pull_request": {"number": pull.number, "state": "open"},
+        "repository": {"id": 7, "full_name": REPOSITORY},
+        "installation": {"id": github.installation_id},
+        "sender": {"login": "maria", "type": "User"},
+    }
+    answers = await asyncio.gather(
+        deliver(linked, "pull_request_review", submitted),
+        *(
+            deliver(linked, "pull_request_review_comment", comment_event(github, c, pull.number))
+            for c in comments
+        ),
+    )
+    assert [a.json()["outcome"] for a in answers] == ["applied"] * 4
+    build = await iterations_done(linked, build_id, 3)
+    assert len(build["iterations"]) == 3 and build["queued_feedback"] == 0
+    assert build["iterations"][2]["feedback"].endswith("(+3 more)")  # the review and its 3
+    assert github.double.counts.comments_created == 3  # one reply for the whole review
+    readme = subprocess.run(
+        ["git", "--git-dir", str(where), "show", f"{build['pull_request']['head_sha']}:README.md"],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    assert all(f"- Review point {n}" in readme for n in (1, 2, 3))
+
     # Merged on GitHub: the webhook ends the session.
     sha = github.double.merge_pull(REPOSITORY, pull.number)
     closed = {
@@ -102,4 +145,4 @@ async def test_review_comments_on_github_are_iterations_until_the_merge(
     }
     assert (await deliver(linked, "pull_request", closed)).json()["outcome"] == "applied"
     final = await env.client.get_workflow_handle(started["workflow_id"]).result()
-    assert final["status"] == "merged" and final["iteration"] == 2
+    assert final["status"] == "merged" and final["iteration"] == 3
