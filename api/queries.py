@@ -13,9 +13,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
 
 from api.errors import NotFound
-from api.schemas.builds import BuildOut, Cost, ProgressOut, StepOut
-from cofounder.db import Build, BuildEvent, LedgerEntry, Project, PullRequest
-from cofounder.payloads import BuildStatus, BuildView
+from api.schemas.builds import BuildOut, Cost, IterationOut, ProgressOut, StepOut
+from cofounder.db import Build, BuildEvent, LedgerEntry, Project, PullRequest, ReviewIteration
+from cofounder.payloads import ITERATIONS_SHOWN, BuildStatus, BuildView
 from workflows.build import BuildWorkflow
 
 log = structlog.get_logger()
@@ -54,7 +54,21 @@ async def _with_ledger(session: AsyncSession, build: BuildOut) -> BuildOut:
         if number is not None:
             used = Cost.of(cost, tokens_in, tokens_out)
             steps.append(StepOut(number=number, title=None, status=None, attempts=None, cost=used))
-    return build.model_copy(update={"steps": sorted(steps, key=lambda step: step.number)})
+    iterations = await _iterations(session, build.id)
+    update = {"steps": sorted(steps, key=lambda step: step.number), "iterations": iterations}
+    return build.model_copy(update=update)
+
+
+async def _iterations(session: AsyncSession, build_id: str) -> list[IterationOut]:
+    """The review session's iterations as published (the latest ITERATIONS_SHOWN)."""
+    query = (
+        select(ReviewIteration)
+        .where(ReviewIteration.build_id == build_id)
+        .order_by(ReviewIteration.number.desc())
+        .limit(ITERATIONS_SHOWN)
+    )
+    rows = reversed((await session.scalars(query)).all())
+    return [IterationOut.recorded(row) for row in rows]
 
 
 async def _spent_by(session: AsyncSession, build_id: str, column: str) -> list[Any]:

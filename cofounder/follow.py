@@ -206,3 +206,35 @@ def _ends_current_run(build: dict[str, Any], event: dict[str, Any]) -> bool:
     current = build.get("run_id")
     same_run = not current or event.get("run_id", current) == current
     return event["status"] in SETTLED and same_run
+
+
+def follow_iteration(
+    api: BuildsApi, build_id: str, after: int, say: Callable[[str], None], interval: float = 0.25
+) -> dict[str, Any]:
+    """Print the build's phases until its review session has published an iteration numbered
+    past `after` (or the build ended); return that iteration (empty when the build ended)."""
+    last = None
+    while True:
+        build = _get_patiently(api, build_id)
+        if build["status"] != last:
+            last = build["status"]
+            say(f"  {describe({'status': last})}")
+        newer = [it for it in build.get("iterations", []) if it["number"] > after]
+        done = [it for it in newer if it["status"] != "running"]
+        if done and build["status"] == "in_review":
+            return done[0]
+        if build["status"] in SETTLED - {"in_review"}:
+            return {}
+        time.sleep(interval)
+
+
+def iteration_line(iteration: dict[str, Any]) -> str:
+    """What an iteration did, in one line."""
+    head = f" → {iteration['head_sha'][:12]}" if iteration.get("head_sha") else ""
+    line = f"iteration {iteration['number']} {iteration['status']}{head}"
+    line += f" ${iteration['cost']['usd']:.4f}: {iteration['feedback']}"
+    if iteration.get("error"):
+        line += f" ({iteration['error']})"
+    if iteration.get("reply_url"):
+        line += f"\n  reply: {iteration['reply_url']}"
+    return line

@@ -50,21 +50,25 @@ async def test_build_wait_follows_every_phase_and_exits_0(
         )
         build_id = result.output.split("(workflow build-", 1)[1].split(")", 1)[0]
         # Feedback from the CLI is one iteration on the pull request; the merge ends the session.
-        said = await asyncio.to_thread(
-            runner.invoke, app, ["feedback", build_id, "Say which Python it needs"], env=environ
-        )
-        assert said.exit_code == 0 and "feedback queued" in said.output, said.output
-        for _ in range(600):
-            build = (await http.get(f"/api/builds/{build_id}")).json()
-            if build["status"] == "in_review" and build["iterations"]:
-                if build["iterations"][0]["status"] == "pushed":
-                    break
-            await asyncio.sleep(0.1)
-        assert build["iterations"][0]["feedback"] == "@local: Say which Python it needs", build
+        ask = ["feedback", build_id, "Say which Python it needs", "--wait"]
+        said = await asyncio.to_thread(runner.invoke, app, ask, env=environ)
+        assert said.exit_code == 0, said.output
+        assert "feedback queued" in said.output
+        assert re.search(
+            r"^iteration 1 pushed → [0-9a-f]{12} \$0\.\d{4}: @local: Say which Python it needs$",
+            said.output,
+            re.MULTILINE,
+        ), said.output
+        build = (await http.get(f"/api/builds/{build_id}")).json()
+        assert [it["status"] for it in build["iterations"]] == ["pushed"]
         merged = await asyncio.to_thread(runner.invoke, app, ["merge", build_id], env=environ)
         assert merged.exit_code == 0, merged.output
         handle = env.client.get_workflow_handle(f"build-{build_id}")
         assert (await handle.result())["status"] == "merged"
+        # Ended, the build still shows its iterations, as their rows recorded them.
+        ended = (await http.get(f"/api/builds/{build_id}")).json()
+        assert [(it["number"], it["status"]) for it in ended["iterations"]] == [(1, "pushed")]
+        assert ended["iterations"][0]["cost"]["usd"] == build["iterations"][0]["cost"]["usd"]
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
     phases = [

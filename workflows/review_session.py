@@ -103,6 +103,7 @@ class ReviewSession(Iterations):
             BuildRecordActivities.record_cost, self._input.build_id, "settle the bill so far"
         )
         self._view.cost = bill.usage
+        self._view.last_error = None  # the pass succeeded; an iteration's error is its own
         await self._set(BuildStatus.IN_REVIEW)
 
     def _news(self) -> bool:

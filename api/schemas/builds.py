@@ -6,7 +6,7 @@ from pydantic import BaseModel, ConfigDict, Field, computed_field
 
 from api.schemas.budget import BudgetOut
 from api.schemas.fields import Goal, Slug, UtcDatetime
-from cofounder.db import Build, PullRequest
+from cofounder.db import Build, PullRequest, ReviewIteration
 from cofounder.payloads import BuildStatus, BuildView, IterationView, StepView
 
 
@@ -199,7 +199,20 @@ class IterationOut(BaseModel):
     head_sha: str | None = Field(description="The branch's head after it.")
     reply_url: str | None = Field(description="Its reply on GitHub; null on the local remote.")
     error: str | None = Field(description="Why it pushed nothing, when it failed.")
-    cost: Cost
+    cost: Cost = Field(description="Its model calls; tokens only while the build runs.")
+
+    @classmethod
+    def recorded(cls, row: ReviewIteration) -> IterationOut:
+        """An iteration as its row keeps it (tokens are in the ledger, not here)."""
+        return cls(
+            number=row.number,
+            feedback=row.feedback_summary,
+            status=row.status,
+            head_sha=row.head_sha,
+            reply_url=row.reply_url,
+            error=row.error,
+            cost=Cost.of(row.cost_micro_usd, 0, 0),
+        )
 
     @classmethod
     def of(cls, iteration: IterationView) -> IterationOut:

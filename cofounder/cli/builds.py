@@ -14,6 +14,8 @@ from cofounder.follow import (
     BuildsApi,
     approve_lines,
     follow,
+    follow_iteration,
+    iteration_line,
     merge_line,
     plan_lines,
 )
@@ -142,17 +144,24 @@ def merge(build_id: str) -> None:
 def feedback(
     build_id: str,
     text: Annotated[str, typer.Argument(help="What to change, as a review comment says it.")],
+    wait: Annotated[bool, typer.Option(help="Follow the iteration that answers it.")] = False,
 ) -> None:
     """Give a build's pull request feedback: its review session answers it with a new commit.
 
+    With --wait: exit 0 once the iteration is published, 1 when it failed or the build ended.
     Exit 2 for an unknown build, one without a pull request yet, or one that has ended."""
     api = BuildsApi(Settings().api_url)
     try:
+        before = max((it["number"] for it in api.get(build_id).get("iterations", [])), default=0)
         api.feedback(build_id, text)
+        say(f"build {build_id}: feedback queued for its next iteration")
+        done = follow_iteration(api, build_id, before, say) if wait else None
     except ApiError as err:
         say(f"error: {err}")
         raise typer.Exit(EXIT_BAD_INPUT if err.status_code in (404, 409, 422) else 1) from None
-    say(f"build {build_id}: feedback queued; follow it with `cofounder follow {build_id}`")
+    if done is not None:
+        say(iteration_line(done) if done else f"build {build_id} ended before answering it")
+        raise typer.Exit(0 if done and done["status"] != "failed" else EXIT_FAILED)
 
 
 def close(build_id: str) -> None:
