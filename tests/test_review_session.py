@@ -67,8 +67,11 @@ async def test_each_feedback_is_an_iteration_on_the_same_branch_until_merged(
     assert first.pull_request is not None
     branch, opened = first.pull_request.branch, first.pull_request.head_sha
 
+    # Nothing runs while the pull request waits: the sandbox is closed, restored when needed.
+    assert list((settings.data_dir / "sandboxes").iterdir()) == []
     await handle.signal(BuildWorkflow.feedback, asked("Mention the max_length idea", 1))
     view = await iterated(handle, 1)
+    assert list((settings.data_dir / "sandboxes").iterdir()) == []
     await handle.signal(BuildWorkflow.feedback, asked("Say that digits are kept", 2))
     view = await iterated(handle, 2)
 

@@ -24,7 +24,6 @@ from workflows.steps import (
 
 with workflow.unsafe.imports_passed_through():
     from activities.review_session import SessionActivities
-    from activities.sandbox.activities import SandboxActivities
     from cofounder.payloads import (
         ITERATIONS_SHOWN,
         Brief,
@@ -130,7 +129,7 @@ class Iterations(PlanSteps):
         error: str | None,
     ) -> None:
         """Push the iteration's commit and reply; a push refused (the branch moved) still
-        replies, saying so. A failed iteration's sandbox goes back to the published code."""
+        replies, saying so."""
         await self._set(BuildStatus.PUBLISHING)
         request = self._iteration_request(input, answer, error)
         try:
@@ -148,9 +147,7 @@ class Iterations(PlanSteps):
                 request,
                 f"reply to iteration {request.iteration}",
             )
-        if not result.pushed:
-            await self._reset_sandbox()
-        elif answer is not None:
+        if result.pushed and answer is not None:
             self._published = answer[0]
         self._record_iteration(request, result)
 
@@ -197,16 +194,6 @@ class Iterations(PlanSteps):
         entry = IterationView(number=self._view.iteration, feedback="")
         self._view.iterations = [*self._view.iterations, entry][-ITERATIONS_SHOWN:]
         return entry
-
-    async def _reset_sandbox(self) -> None:
-        """Close the session; the next step's reconnect restores the published code."""
-        if self._sandbox is None or self._published is None:
-            return
-        sandbox = self._sandbox
-        await self._sandbox_step(
-            SandboxActivities.close_sandbox, sandbox, "reset the sandbox to the pull request"
-        )
-        self._sandbox = sandbox.model_copy(update={"snapshot_ref": self._published})
 
     async def _publish_step(
         self, method: Callable[[SessionActivities, Arg], Awaitable[Out]], request: Arg, summary: str

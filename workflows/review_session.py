@@ -17,6 +17,7 @@ from workflows.iterations import Iterations
 
 with workflow.unsafe.imports_passed_through():
     from activities.builds import BuildRecordActivities
+    from activities.sandbox.activities import SandboxActivities
     from cofounder.payloads import (
         SEEN_LIMIT,
         BuildInput,
@@ -97,14 +98,27 @@ class ReviewSession(Iterations):
         await self._finish(BuildStatus.MERGED if merged else BuildStatus.CLOSED, None)
 
     async def _in_review(self) -> None:
-        """Back in review, maybe for days: the row shows the bill so far, from the ledger, even
-        when no worker is there to answer for the build."""
+        """Back in review, maybe for days: the sandbox is closed (nothing is kept running, or
+        paid for, while the pull request waits) and the row shows the bill so far, from the
+        ledger, even when no worker is there to answer for the build."""
+        await self._park_sandbox()
         bill = await self._record(
             BuildRecordActivities.record_cost, self._input.build_id, "settle the bill so far"
         )
         self._view.cost = bill.usage
         self._view.last_error = None  # the pass succeeded; an iteration's error is its own
         await self._set(BuildStatus.IN_REVIEW)
+
+    async def _park_sandbox(self) -> None:
+        """Close the session; the next iteration's first step restores the published code into
+        a new one (a failed iteration's changes are gone with it)."""
+        if self._sandbox is None or self._published is None:
+            return
+        sandbox = self._sandbox
+        await self._sandbox_step(
+            SandboxActivities.close_sandbox, sandbox, "close the sandbox while in review"
+        )
+        self._sandbox = sandbox.model_copy(update={"snapshot_ref": self._published})
 
     def _news(self) -> bool:
         return bool(self._queue) or self._closed is not None
