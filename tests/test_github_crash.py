@@ -66,7 +66,12 @@ async def test_a_worker_killed_while_publishing_makes_one_branch_and_one_pull_re
     assert effects == {"pull_requests": 1, "ledger_rows": model_stats(offline_model)["served"]}
 
 
-@pytest.mark.parametrize("held", [PUSH, REPLY], ids=["during its push", "during its reply"])
+CODING = "coding"
+
+
+@pytest.mark.parametrize(
+    "held", [CODING, PUSH, REPLY], ids=["while coding", "during its push", "during its reply"]
+)
 async def test_a_worker_killed_during_an_iteration_pushes_and_replies_once(
     held: str,
     crash_settings: Settings,
@@ -84,11 +89,14 @@ async def test_a_worker_killed_during_an_iteration_pushes_and_replies_once(
     handle = await start_build(client, crash_settings, sessions, repository=link, review=review)
     await wait_for_status(handle, BuildStatus.IN_REVIEW, timeout=BUILD_DEADLINE)
 
-    github.double.hold_answer(held, 15)  # the iteration's push or reply lands, unanswered
+    if held != CODING:
+        github.double.hold_answer(held, 15)  # the iteration's push or reply lands, unanswered
     said = Feedback(id="api:1", kind="api", author="maria", body="Mention the Python version")
     await handle.signal(BuildWorkflow.feedback, said)
-    done = github.double.counts
-    while (done.pushes if held == PUSH else done.comments_created) < (2 if held == PUSH else 1):
+    counts = github.double.counts
+    if held == CODING:  # between the coder's turns in the sandbox
+        await wait_for_status(handle, BuildStatus.CODING, timeout=BUILD_DEADLINE)
+    while held == PUSH and counts.pushes < 2 or held == REPLY and counts.comments_created < 1:
         await asyncio.sleep(0.05)
     os.killpg(first.pid, signal.SIGKILL)
     first.wait()
@@ -101,7 +109,8 @@ async def test_a_worker_killed_during_an_iteration_pushes_and_replies_once(
         assert asyncio.get_running_loop().time() < deadline, view
         await asyncio.sleep(0.1)
     assert view.iterations[0].status == "pushed"
-    assert "publish_iteration" in retried_activities(await handle.fetch_history())
+    if held != CODING:
+        assert "publish_iteration" in retried_activities(await handle.fetch_history())
     counts = github.double.counts
     # One pull request and branch, the publish's push and the iteration's, one reply.
     assert (counts.pulls_created, counts.branches_created[REPOSITORY]) == (1, 1)
@@ -110,8 +119,11 @@ async def test_a_worker_killed_during_an_iteration_pushes_and_replies_once(
         view.iterations[0].head_sha
         == github.double.branches(REPOSITORY)[f"cofounder/{view.build_id}"]
     )
+    # One ledger row per model answer: an answer lost with the killed worker is asked again
+    # (the same request, the same answer) and billed once.
     effects = await side_effects(sessions, view.build_id)
-    assert effects == {"pull_requests": 1, "ledger_rows": model_stats(offline_model)["served"]}
+    answers = model_stats(offline_model)["distinct_answers"]
+    assert effects == {"pull_requests": 1, "ledger_rows": answers}
     await handle.cancel()
 
 
