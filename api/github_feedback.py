@@ -135,7 +135,8 @@ def check_suite(payload: Payload) -> Asked | None:
     name = str(app.get("name") or app.get("slug") or "a check suite")
     url = _text(suite.get("url"))
     item = Feedback(
-        id=f"github:check-suite:{field(suite, 'id', int)}",
+        # A re-run completes the same suite again, later: that is news; a redelivery is not.
+        id=f"github:check-suite:{field(suite, 'id', int)}:{suite.get('updated_at') or ''}",
         kind=CHECKS,
         author=str(app.get("slug") or name),
         body=f"The check suite {name} finished {conclusion} on {head_sha}: {url or 'no url'}",

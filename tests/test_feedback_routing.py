@@ -234,6 +234,7 @@ def check_suite(suite_id: int, conclusion: str = "failure", sha: str = HEAD) -> 
             "head_sha": sha,
             "status": "completed",
             "conclusion": conclusion,
+            "updated_at": "2026-11-26T01:00:00Z",
             "url": f"https://api.github.com/repos/acme/shop/check-suites/{suite_id}",
             "app": {"id": 15368, "slug": "github-actions", "name": "GitHub Actions"},
             "pull_requests": [{"number": 7, "head": {"sha": sha}, "base": {"ref": "main"}}],
@@ -434,7 +435,8 @@ async def test_failing_checks_are_feedback_only_when_asked_for(
 
     [item] = (await heard(env, build_id, feedback=1)).feedback
     url = "https://api.github.com/repos/acme/shop/check-suites/53"
-    assert (item.id, item.kind, item.url) == ("github:check-suite:53", "checks", url)
+    suite = "github:check-suite:53:2026-11-26T01:00:00Z"  # a re-run completes at another time
+    assert (item.id, item.kind, item.url) == (suite, "checks", url)
     assert all(part in item.body for part in ("GitHub Actions", "timed_out", HEAD, url))
 
 
