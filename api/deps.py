@@ -12,6 +12,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio.client import Client
 
 from activities.github.app import GitHubApp
+from api.auth import ClerkVerifier, provision, session_token
+from api.errors import NotSignedIn
 from cofounder.artifacts import ArtifactStore
 from cofounder.payloads import LOCAL_OWNER
 from cofounder.settings import Settings
@@ -52,9 +54,17 @@ def get_github(request: Request) -> GitHubApp | None:
     return app
 
 
-def get_current_user() -> User:
-    # Everyone is the local user until real authentication (Clerk) replaces this dependency.
-    return User(id=LOCAL_OWNER)
+async def get_current_user(request: Request) -> User:
+    """The caller: the local user in dev auth mode, else the Clerk user its token proves."""
+    verifier: ClerkVerifier | None = request.app.state.clerk
+    if verifier is None:
+        return User(id=LOCAL_OWNER)
+    token = session_token(request)
+    if token is None:
+        raise NotSignedIn("sign in: no session token (Authorization: Bearer or __session cookie)")
+    user_id = await verifier.verify(token)
+    await provision(request.app.state.sessions, user_id)
+    return User(id=user_id)
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]

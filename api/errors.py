@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 
 class ServiceError(Exception):
     """A refusal with a message for people; `status_code` is the HTTP answer."""
 
     status_code = 500
+    headers: ClassVar[dict[str, str]] = {}
 
     def __init__(self, detail: str) -> None:
         super().__init__(detail)
@@ -39,3 +42,9 @@ class Unauthorized(ServiceError):
     """A request that does not prove who sent it (a webhook's signature)."""
 
     status_code = 401
+
+
+class NotSignedIn(Unauthorized):
+    """A request without a valid session token; the header tells the caller how to sign in."""
+
+    headers: ClassVar[dict[str, str]] = {"WWW-Authenticate": "Bearer"}

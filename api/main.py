@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 import structlog
 from fastapi import FastAPI, Request
 from fastapi.exception_handlers import http_exception_handler
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import OperationalError
 from starlette.datastructures import MutableHeaders
@@ -19,6 +20,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from temporalio.client import Client
 
 from activities.github.app import github_app
+from api.auth import clerk_verifier
 from api.errors import ServiceError
 from api.routes import builds, health, projects, webhooks
 from cofounder.artifacts import open_store
@@ -50,6 +52,7 @@ def create_app(settings: Settings | None = None, *, client: Client | None = None
             # One store for the app's life: an S3 store's boto3 client is made once, not per read.
             app.state.artifacts = open_store(settings)
             app.state.github = github_app(settings)  # None: the App cannot create repositories
+            app.state.clerk = await clerk_verifier(settings)  # None: dev mode, the local user
             log.info("api started", task_queue=settings.task_queue)
             yield
         finally:
@@ -70,12 +73,22 @@ def create_app(settings: Settings | None = None, *, client: Client | None = None
     app.add_exception_handler(OperationalError, _database_down)
     app.add_exception_handler(HTTPException, _http_error)
     app.add_middleware(RequestContext)
+    if settings.allowed_origins:
+        # Outermost, so preflights and refusals alike carry the CORS headers.
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.allowed_origins,
+            allow_credentials=True,
+            allow_methods=["*"],
+            allow_headers=["*"],
+            expose_headers=[REQUEST_ID_HEADER],
+        )
     return app
 
 
 async def _service_error(_: Request, err: Exception) -> JSONResponse:
     assert isinstance(err, ServiceError)
-    return JSONResponse({"detail": err.detail}, status_code=err.status_code)
+    return JSONResponse({"detail": err.detail}, status_code=err.status_code, headers=err.headers)
 
 
 async def _database_down(_: Request, err: Exception) -> JSONResponse:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import AliasChoices, BaseModel, Field, SecretStr, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from cofounder.payloads.build import ReviewSettings
 
@@ -56,6 +57,15 @@ class Settings(BaseSettings):
     api_host: str = "127.0.0.1"
     api_port: int = 8000
     api_url: str = "http://127.0.0.1:8000"
+    # Who calls the API: `dev` acts as the one local user for everyone; `clerk` verifies a Clerk
+    # session token (RS256, keys from the JWKS URL, `iss` equal to the issuer).
+    auth_mode: Literal["dev", "clerk"] = Field(
+        default="dev", validation_alias=_env("COFOUNDER_AUTH")
+    )
+    clerk_jwks_url: str | None = Field(default=None, validation_alias=_env("CLERK_JWKS_URL"))
+    clerk_issuer: str | None = Field(default=None, validation_alias=_env("CLERK_ISSUER"))
+    # Browser origins allowed by CORS and as a token's `azp` (comma-separated or a JSON list).
+    allowed_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
 
     anthropic_api_key: SecretStr | None = Field(
         default=None, validation_alias=_env("ANTHROPIC_API_KEY")
@@ -142,8 +152,18 @@ class Settings(BaseSettings):
             return key
         return SecretStr(key.get_secret_value().replace("\\n", "\n"))
 
+    @field_validator("allowed_origins", mode="before")
+    @classmethod
+    def _origins(cls, value: Any) -> Any:
+        if not isinstance(value, str):
+            return value
+        if value.strip().startswith("["):
+            return json.loads(value)
+        return [origin.strip() for origin in value.split(",") if origin.strip()]
+
     @model_validator(mode="after")
     def _check(self) -> Settings:
+        self._check_auth()
         for role in ("architect", "coder", "debugger", "reviewer"):
             model = self.model_for(role)  # type: ignore[arg-type]
             if model not in self.model_prices:
@@ -159,6 +179,18 @@ class Settings(BaseSettings):
         if self.environment == "production" and self.anthropic_api_key is None:
             raise ValueError("ANTHROPIC_API_KEY is required when COFOUNDER_ENVIRONMENT=production")
         return self
+
+    def _check_auth(self) -> None:
+        if self.environment == "production" and self.auth_mode == "dev":
+            raise ValueError(
+                "COFOUNDER_AUTH=dev lets every caller act as the local user;"
+                " COFOUNDER_ENVIRONMENT=production needs COFOUNDER_AUTH=clerk"
+            )
+        # Refused in development too: without them no token could ever be verified.
+        if self.auth_mode == "clerk" and not (self.clerk_jwks_url and self.clerk_issuer):
+            raise ValueError(
+                "CLERK_JWKS_URL and CLERK_ISSUER are required when COFOUNDER_AUTH=clerk"
+            )
 
     def model_for(self, role: Role) -> str:
         return str(getattr(self, f"model_{role}"))

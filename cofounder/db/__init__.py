@@ -4,6 +4,7 @@ from cofounder.db.engine import insert_for, make_engine, make_sessionmaker
 from cofounder.db.github import GitHubInstallation, GitHubRepository, WebhookDelivery
 from cofounder.db.iterations import ReviewIteration
 from cofounder.db.models import Base, Build, BuildEvent, LedgerEntry, Project, PullRequest
+from cofounder.db.users import UserAccount
 
 __all__ = [
     "Base",
@@ -15,6 +16,7 @@ __all__ = [
     "Project",
     "PullRequest",
     "ReviewIteration",
+    "UserAccount",
     "WebhookDelivery",
     "insert_for",
     "make_engine",
