@@ -9,6 +9,7 @@ before one is posted, and the iteration's row, written last, answers every later
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import structlog
@@ -19,7 +20,8 @@ from temporalio import activity
 
 from activities.errors import BadRequest, activity_boundary
 from activities.github.app import GitHubApp, linked
-from activities.github.replies import github_remote, reply_once, review_comments, thread_of
+from activities.github.remote import repository_remote
+from activities.github.replies import reply_once, review_comments, thread_of
 from activities.gitpush import Pushed, Remote, push_over
 from activities.gitrepo import check_names, ensure_remote
 from activities.iteration_reply import iteration_status, marker, reply_body
@@ -123,7 +125,11 @@ class SessionActivities:
     async def _remote(self, request: IterationRequest) -> Remote:
         base = request.pull_request.base
         if request.repository is not None:
-            return await github_remote(linked(self.github), request.repository, base)
+            link = request.repository
+            found = await repository_remote(
+                linked(self.github), link.installation_id, link.repository
+            )
+            return replace(found, default_branch=base)
         location = await ensure_remote(self.settings.git_dir / request.owner, request.project)
         return Remote(location, base)
 

@@ -8,8 +8,7 @@ from pathlib import Path
 
 from activities.gitcli import GitFailed, git
 from activities.github.app import GitHubApp, linked
-from activities.github.errors import github_errors
-from activities.github.pulls import split
+from activities.github.remote import repository_remote
 from activities.gitrepo import MAIN, ensure_remote
 from cofounder.payloads import RepositoryLink
 from cofounder.settings import Settings
@@ -19,24 +18,18 @@ async def refresh_mirror(app: GitHubApp, link: RepositoryLink, git_dir: Path, pr
     """The project's bare remote with main at the repository's default branch (left as it is
     when the repository has no commit yet)."""
     remote = await ensure_remote(git_dir, project)
-    owner, name = split(link.repository)
-    async with (
-        await app.client(link.installation_id) as github,
-        github_errors(f"reading repository {link.repository}"),
-    ):
-        found = (await github.rest.repos.async_get(owner, name)).parsed_data
-    env = await app.git_env(link.installation_id)
-    refspec = f"+refs/heads/{found.default_branch}:refs/heads/{MAIN}"
+    github = await repository_remote(app, link.installation_id, link.repository)
+    refspec = f"+refs/heads/{github.default_branch}:refs/heads/{MAIN}"
     try:
         await git(
             "--git-dir",
             str(remote),
             "fetch",
             "--quiet",
-            found.clone_url,
+            str(github.location),
             refspec,
             home=remote,
-            env=env,
+            env=github.env,
         )
     except GitFailed as err:
         if "couldn't find remote ref" not in str(err):

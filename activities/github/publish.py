@@ -7,9 +7,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from activities.github.app import GitHubApp
-from activities.github.errors import github_errors
-from activities.github.pulls import Pull, open_pull, split
-from activities.gitpush import Pushed, Remote, push_branch
+from activities.github.pulls import Pull, open_pull
+from activities.github.remote import repository_remote
+from activities.gitpush import Pushed, push_branch
 
 
 @dataclass(frozen=True)
@@ -37,13 +37,7 @@ async def publish_on_github(
 ) -> Published:
     """Push `change.branch` to `repository` (unless there) and open its pull request into the
     repository's default branch (unless open)."""
-    owner, name = split(repository)
-    async with (
-        await app.client(installation_id) as github,
-        github_errors(f"reading repository {repository}"),
-    ):
-        found = (await github.rest.repos.async_get(owner, name)).parsed_data
-    remote = Remote(found.clone_url, found.default_branch, await app.git_env(installation_id))
+    remote = await repository_remote(app, installation_id, repository)
     pushed = await push_branch(
         remote, change.branch, change.files, change.message, change.date, change.base
     )
@@ -52,8 +46,8 @@ async def publish_on_github(
             github,
             repository,
             head=change.branch,
-            base=found.default_branch,
+            base=remote.default_branch,
             title=change.title,
             body=change.body,
         )
-    return Published(pushed=pushed, pull=pull, base_branch=found.default_branch)
+    return Published(pushed=pushed, pull=pull, base_branch=remote.default_branch)

@@ -10,11 +10,8 @@ from typing import Any, TypeVar
 from githubkit import GitHub, TokenAuthStrategy
 from githubkit_schemas.latest.models import IssueComment, PullRequestReviewComment
 
-from activities.github.app import GitHubApp
 from activities.github.errors import github_errors
 from activities.github.pulls import split
-from activities.gitpush import Remote
-from cofounder.payloads import RepositoryLink
 
 # GitHub's largest page: the fewest requests for a long conversation.
 PER_PAGE = 100
@@ -82,17 +79,6 @@ async def reply_once(
     async with github_errors(f"replying on pull request #{number} of {repository}"):
         made = await github.rest.issues.async_create_comment(owner, name, number, body=body)
     return made.parsed_data.html_url
-
-
-async def github_remote(app: GitHubApp, link: RepositoryLink, default_branch: str) -> Remote:
-    """The linked repository as a git remote: its clone URL and the installation's credential."""
-    owner, name = split(link.repository)
-    async with (
-        await app.client(link.installation_id) as github,
-        github_errors(f"reading repository {link.repository}"),
-    ):
-        found = (await github.rest.repos.async_get(owner, name)).parsed_data
-    return Remote(found.clone_url, default_branch, await app.git_env(link.installation_id))
 
 
 async def _issue_comments(
