@@ -4,6 +4,7 @@ branch (mirrored into the project's remote), and its pull request is opened on G
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from typing import Any
 
 import httpx
 import pytest
@@ -49,6 +50,18 @@ async def linked(
         transport = httpx.ASGITransport(app=served)
         async with httpx.AsyncClient(transport=transport, base_url="http://api") as client:
             yield client
+
+
+def merged_event(github: InstalledApp, number: int, sha: str) -> dict[str, Any]:
+    """The `pull_request` webhook GitHub sends when pull request `number` is merged."""
+    return {
+        "action": "closed",
+        "number": number,
+        "pull_request": {"number": number, "merged": True, "merge_commit_sha": sha},
+        "repository": {"id": 7, "full_name": REPOSITORY},
+        "installation": {"id": github.installation_id},
+        "sender": {"login": "maria", "type": "User"},
+    }
 
 
 async def test_a_linked_projects_build_opens_its_pull_request_on_github(
@@ -101,14 +114,7 @@ async def test_a_linked_projects_build_opens_its_pull_request_on_github(
     refused = await linked.post(f"/api/builds/{build['id']}/pull-request/merge")
     assert refused.status_code == 409 and "merge it there" in refused.json()["detail"]
     sha = github.double.merge_pull(REPOSITORY, pull.number)
-    closed = {
-        "action": "closed",
-        "number": pull.number,
-        "pull_request": {"number": pull.number, "merged": True, "merge_commit_sha": sha},
-        "repository": {"id": 7, "full_name": REPOSITORY},
-        "installation": {"id": github.installation_id},
-    }
-    answer = await deliver(linked, "pull_request", closed)
+    answer = await deliver(linked, "pull_request", merged_event(github, pull.number, sha))
     assert answer.status_code == 200 and answer.json()["outcome"] == "applied"
     merged = (await linked.get(f"/api/builds/{build['id']}/pull-request")).json()
     assert (merged["state"], merged["merge_commit_sha"]) == ("merged", sha)

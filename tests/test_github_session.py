@@ -13,7 +13,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from tests.github_fixtures import InstalledApp, deliver
 from tests.helpers import api_status
-from tests.test_github_builds import GOAL, REPOSITORY, linked  # noqa: F401 (a fixture)
+from tests.test_github_builds import GOAL, REPOSITORY, linked, merged_event  # noqa: F401 (a fixture)
 
 ASKS = ["Name the max_length parameter in the README", "Mention that words are never cut"]
 
@@ -135,14 +135,7 @@ async def test_review_comments_on_github_are_iterations_until_the_merge(
 
     # Merged on GitHub: the webhook ends the session.
     sha = github.double.merge_pull(REPOSITORY, pull.number)
-    closed = {
-        "action": "closed",
-        "number": pull.number,
-        "pull_request": {"number": pull.number, "merged": True, "merge_commit_sha": sha},
-        "repository": {"id": 7, "full_name": REPOSITORY},
-        "installation": {"id": github.installation_id},
-        "sender": {"login": "maria", "type": "User"},
-    }
+    closed = merged_event(github, pull.number, sha)
     assert (await deliver(linked, "pull_request", closed)).json()["outcome"] == "applied"
     final = await env.client.get_workflow_handle(started["workflow_id"]).result()
     assert final["status"] == "merged" and final["iteration"] == 3
