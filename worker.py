@@ -18,6 +18,8 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 
 from activities.agent.turns import AgentActivities
+from activities.billing.metering import MeterActivities
+from activities.billing.stripe_api import StripeBilling
 from activities.builds import BuildRecordActivities
 from activities.github.app import github_app
 from activities.heartbeat import HeartbeatInterceptor
@@ -30,9 +32,11 @@ from activities.sandbox.local import LocalRuntime
 from activities.sandbox.sweep import sweep_orphans
 from cofounder.artifacts import open_store
 from cofounder.db import make_engine, make_sessionmaker
+from cofounder.metering_schedule import ensure_metering_schedule
 from cofounder.settings import Settings
 from cofounder.temporal import connect
 from workflows.build import BuildWorkflow
+from workflows.metering import MeteringWorkflow
 
 log = structlog.get_logger()
 
@@ -61,7 +65,7 @@ def build_activities(
     publish = PublishActivities(settings, store, sessions, github)
     review_session = SessionActivities(settings, store, sessions, github)
     records = BuildRecordActivities(sessions)
-    return [
+    return billing_activities(settings, sessions) + [
         llm.plan,
         llm.write_code,
         llm.debug,
@@ -77,6 +81,16 @@ def build_activities(
         records.record_status,
         records.record_cost,
     ]
+
+
+def billing_activities(
+    settings: Settings, sessions: async_sessionmaker[AsyncSession]
+) -> list[Callable[..., Any]]:
+    """Usage sent to Stripe as meter events, when Stripe bills this deployment."""
+    stripe = StripeBilling.from_settings(settings)
+    if stripe is None:
+        return []
+    return [MeterActivities(sessions, stripe, settings).send_meter_events]
 
 
 def sandbox_runtime(settings: Settings) -> SandboxRuntime:
@@ -99,7 +113,7 @@ def create_worker(
         max_heartbeat_throttle_interval=HEARTBEAT_THROTTLE,
         default_heartbeat_throttle_interval=HEARTBEAT_THROTTLE,
         interceptors=[HeartbeatInterceptor()],
-        workflows=[BuildWorkflow],
+        workflows=[BuildWorkflow, MeteringWorkflow] if settings.billing else [BuildWorkflow],
         activities=build_activities(settings, sessions),
     )
 
@@ -124,6 +138,8 @@ async def main(settings: Settings | None = None) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    if settings.billing:
+        await ensure_metering_schedule(client, settings)
     async with running_worker(client, settings):
         log.info(
             "worker started", task_queue=settings.task_queue, model_url=settings.model_base_url

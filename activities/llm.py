@@ -101,7 +101,13 @@ class LlmActivities:
             f"Goal: {request.goal}\nProject: {request.project}\n\n{repository}\n\nPlan this build."
         )
         plan, usage = await self.roles.forced(
-            store, "architect", request.build_id, prompt, PlanOutput, request.allowance_micro_usd
+            store,
+            "architect",
+            request.build_id,
+            prompt,
+            PlanOutput,
+            request.allowance_micro_usd,
+            model=request.model,
         )
         return PlanResult(
             plan_ref=await store.put_json(plan.model_dump()),
@@ -128,7 +134,13 @@ class LlmActivities:
             left = request.allowance_micro_usd
             left = None if left is None else left - usage.cost_micro_usd
             message, key, used = await self.roles.call(
-                store, "coder", request.build_id, turn, messages, allowance=left
+                store,
+                "coder",
+                request.build_id,
+                turn,
+                messages,
+                allowance=left,
+                model=request.model,
             )
             usage, first_key = usage + used, first_key or key
             calls = [block for block in message.content if isinstance(block, ToolUseBlock)]
@@ -164,6 +176,7 @@ class LlmActivities:
             DiagnosisOutput,
             request.allowance_micro_usd,
             step=request.step,
+            model=request.model,
         )
         return DebugResult(
             diagnosis_ref=await store.put_json(diagnosis.model_dump()),
@@ -177,7 +190,13 @@ class LlmActivities:
         store = self.store.for_owner(request.owner)
         prompt = await self._with_test_log(store, request, "Test log")
         review, usage = await self.roles.forced(
-            store, "reviewer", request.build_id, prompt, ReviewOutput, request.allowance_micro_usd
+            store,
+            "reviewer",
+            request.build_id,
+            prompt,
+            ReviewOutput,
+            request.allowance_micro_usd,
+            model=request.model,
         )
         return ReviewResult(
             approved=review.approved,

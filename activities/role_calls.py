@@ -43,13 +43,14 @@ class RoleCalls:
         output: type[Output],
         allowance: int | None,
         step: int | None = None,
+        model: str | None = None,
     ) -> tuple[Output, Usage]:
         """One call that must answer with the role's tool; its input validated as `output`."""
         tool = TOOLS[role]["name"]
         messages = [{"role": "user", "content": prompt}]
         choice = {"type": "tool", "name": tool}
         message, key, usage = await self.call(
-            store, role, build_id, 0, messages, choice, allowance=allowance, step=step
+            store, role, build_id, 0, messages, choice, allowance=allowance, step=step, model=model
         )
         calls = [b for b in message.content if isinstance(b, ToolUseBlock) and b.name == tool]
         try:
@@ -74,9 +75,11 @@ class RoleCalls:
         *,
         allowance: int | None = None,
         step: int | None = None,
+        model: str | None = None,
     ) -> tuple[Message, str, Usage]:
-        """One model call for `role`; the system prompt is marked for prompt caching."""
-        model = self.settings.model_for(role)
+        """One model call for `role` (with `model`, else the role's configured one); the system
+        prompt is marked for prompt caching."""
+        model = model or self.settings.model_for(role)
         system = {"type": "text", "text": SYSTEM_PROMPTS[role], "cache_control": EPHEMERAL}
         body: dict[str, Any] = {
             "model": model,

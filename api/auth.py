@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -29,8 +30,19 @@ JWKS_TIMEOUT_SECONDS = 10
 # An unknown `kid` refetches the JWKS at most this often (PyJWT's default), so tokens with made-up
 # key ids cannot turn each request into a request to Clerk.
 JWKS_REFETCH_COOLDOWN_SECONDS = 30.0
+# Admins carry this claim, added to the session token in Clerk's dashboard (Sessions →
+# Customize session token: {"role": "{{user.public_metadata.role}}"}).
+ADMIN_CLAIM, ADMIN_ROLE = "role", "admin"
 # `last_seen_at` is written at most this often per user, not on every request.
 SEEN_EVERY = timedelta(minutes=5)
+
+
+@dataclass(frozen=True)
+class Identity:
+    """Who a session token proves: the user id (`sub`) and whether they are an admin."""
+
+    id: str
+    admin: bool = False
 
 
 class ClerkVerifier:
@@ -61,12 +73,12 @@ class ClerkVerifier:
         except jwt.PyJWKClientError as err:
             log.warning("clerk keys not fetched at start-up", error=str(err))
 
-    async def verify(self, token: str) -> str:
-        """The token's user id; NotSignedIn (401) for any token we would not accept."""
+    async def verify(self, token: str) -> Identity:
+        """Who the token proves; NotSignedIn (401) for any token we would not accept."""
         # The JWKS fetch is blocking urllib; the thread keeps it off the event loop.
         return await asyncio.to_thread(self._verify, token)
 
-    def _verify(self, token: str) -> str:
+    def _verify(self, token: str) -> Identity:
         key = self._signing_key(token)
         claims = _decode(token, key, self.issuer)
         # PyJWT checks `iss` too; compared here again so the rule is visible where it matters.
@@ -78,7 +90,7 @@ class ClerkVerifier:
         sub = claims["sub"]
         if not isinstance(sub, str) or not 0 < len(sub) <= 64:
             raise NotSignedIn("session token has no usable subject")
-        return sub
+        return Identity(id=sub, admin=claims.get(ADMIN_CLAIM) == ADMIN_ROLE)
 
     def _signing_key(self, token: str) -> Any:
         try:
@@ -143,14 +155,17 @@ def session_token(request: Request) -> str | None:
     return request.cookies.get(SESSION_COOKIE) or None
 
 
-async def provision(sessions: async_sessionmaker[AsyncSession], user_id: str) -> None:
-    """The user's row, made the first time they are seen; concurrent first requests are safe."""
+async def provision(
+    sessions: async_sessionmaker[AsyncSession], user_id: str, tier: str = "free"
+) -> None:
+    """The user's row (on `tier`), made the first time they are seen; concurrent first
+    requests are safe."""
     now = utcnow()
     async with sessions() as session:
         query = select(UserAccount.last_seen_at).where(UserAccount.id == user_id)
         seen = await session.scalar(query)
         if seen is None:
-            row = {"id": user_id, "created_at": now, "last_seen_at": now}
+            row = {"id": user_id, "created_at": now, "last_seen_at": now, "tier": tier}
             statement = insert_for(session)(UserAccount).values(**row)
             await session.execute(statement.on_conflict_do_nothing(index_elements=["id"]))
         elif now - _aware(seen) >= SEEN_EVERY:

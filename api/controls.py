@@ -20,17 +20,20 @@ from temporalio.client import (
 from temporalio.exceptions import FailureError
 from temporalio.service import RPCError, RPCStatusCode
 
+from api.admission import Admit
 from api.errors import Conflict, ServiceError, TimedOut, Unavailable
 from api.queries import load_build
 from api.schemas.builds import BuildOut
 from cofounder.db import Build
 from cofounder.payloads import (
     ApprovalDecision,
+    BillingHold,
     BudgetExtension,
     BuildStatus,
     Feedback,
     PullRequestClosed,
 )
+from cofounder.settings import Settings
 from workflows.build import BuildWorkflow
 
 log = structlog.get_logger()
@@ -85,13 +88,22 @@ async def approve_build(
 
 
 async def extend_budget(
-    session: AsyncSession, client: Client, owner: str, build_id: str, add_usd: float
+    session: AsyncSession,
+    client: Client,
+    settings: Settings,
+    owner: str,
+    build_id: str,
+    add_usd: float,
 ) -> BuildOut:
-    """Raise a running build's budget; one awaiting budget goes on if it is now enough."""
+    """Raise a running build's budget within the plan's monthly spend; one awaiting budget
+    goes on if it is now enough."""
     build = await load_build(session, owner, build_id)
     _refuse_finished(build, "given more budget")
-    handle = client.get_workflow_handle(build.workflow_id)
     extension = BudgetExtension(add_micro_usd=round(add_usd * 1e6))
+    await Admit(session, settings, owner).extension(extension.add_micro_usd)
+    # Released before the update, which waits on a worker: SQLite's write lock is everyone's.
+    await session.commit()
+    handle = client.get_workflow_handle(build.workflow_id)
     try:
         view = await asyncio.wait_for(
             handle.execute_update(BuildWorkflow.extend_budget, extension),
@@ -155,6 +167,19 @@ async def send_closed(client: Client, workflow_id: str, closed: PullRequestClose
     handle = client.get_workflow_handle(workflow_id)
     sending = handle.signal(BuildWorkflow.pull_request_closed, closed, rpc_timeout=SIGNAL_TIMEOUT)
     return await _signalled(workflow_id, sending)
+
+
+async def send_hold(client: Client, workflow_id: str, hold: BillingHold) -> bool:
+    """Hold or release a build for its owner's billing; False when it no longer runs."""
+    handle = client.get_workflow_handle(workflow_id)
+    sending = handle.signal(BuildWorkflow.billing_hold, hold, rpc_timeout=SIGNAL_TIMEOUT)
+    return await _signalled(workflow_id, sending)
+
+
+async def send_cancel(client: Client, workflow_id: str) -> bool:
+    """Cancel a build (it winds down and ends cancelled); False when it no longer runs."""
+    handle = client.get_workflow_handle(workflow_id)
+    return await _signalled(workflow_id, handle.cancel(rpc_timeout=SIGNAL_TIMEOUT))
 
 
 async def _signalled(workflow_id: str, sending: Awaitable[None]) -> bool:

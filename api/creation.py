@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import uuid
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import structlog
@@ -12,9 +14,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio.client import Client, WorkflowHandle
 from temporalio.common import SearchAttributePair, TypedSearchAttributes
 
-from api.errors import Unavailable
+from api.admission import Admission, Admit, Ask
+from api.errors import Conflict, Unavailable
 from api.schemas.builds import BuildCreate, BuildOut
-from cofounder.db import Build, Project, insert_for
+from cofounder.db import Build, BuildRequest, Project, insert_for
 from cofounder.db.models import utcnow
 from cofounder.payloads import (
     BUILD_STATUS,
@@ -32,6 +35,8 @@ from workflows.build import BuildWorkflow
 log = structlog.get_logger()
 
 START_TIMEOUT = timedelta(seconds=10)
+# An Idempotency-Key returns its first build for this long; after it, the key is new again.
+KEY_LIFETIME = timedelta(days=1)
 
 
 def new_build_id() -> str:
@@ -45,11 +50,42 @@ async def create_build(
     owner: str,
     request: BuildCreate,
     request_id: str | None = None,
+    idempotency_key: str | None = None,
 ) -> BuildOut:
-    """Insert the project (on first use) and the build, and start its workflow: all or nothing."""
+    """Admit the build under the owner's plan, insert the project (on first use) and the build,
+    and start its workflow: all or nothing. A repeated Idempotency-Key answers its first build."""
+    admit = Admit(session, settings, owner)
+    user = await admit.lock()  # from here until commit, this owner's admissions take turns
+    digest = _digest(request)
+    if idempotency_key is not None:
+        first = await _first_build(session, owner, idempotency_key, digest)
+        if first is not None:
+            await session.rollback()
+            return first
+    admission = await admit.check(user, Ask(request.project, request.budget_usd))
     project_id = await ensure_project(session, owner, request.project)
+    build = _new_build(owner, project_id, request, admission)
+    session.add(build)
+    if idempotency_key is not None:
+        session.add(
+            BuildRequest(owner=owner, key=idempotency_key, body_sha256=digest, build_id=build.id)
+        )
+    # Flushed, not committed: the rows are only kept once the workflow has really started.
+    await session.flush()
+    handle = await _start_workflow(session, client, settings, build, request, admission, request_id)
+    try:
+        await session.commit()
+    except Exception as err:
+        await session.rollback()
+        await _terminate(handle, "the API could not save the build")
+        raise Unavailable("could not save the build; it was not started") from err
+    log.info("build created", build_id=build.id, project=request.project, tier=admission.tier)
+    return BuildOut.from_row(build, request.project, None)
+
+
+def _new_build(owner: str, project_id: int, request: BuildCreate, admission: Admission) -> Build:
     build_id = new_build_id()
-    build = Build(
+    return Build(
         id=build_id,
         project_id=project_id,
         owner=owner,
@@ -61,20 +97,35 @@ async def create_build(
         input_tokens=0,
         output_tokens=0,
         cost_micro_usd=0,
-        budget_micro_usd=round((request.budget_usd or settings.default_budget_usd) * 1e6),
+        budget_micro_usd=admission.budget_micro_usd,
     )
-    session.add(build)
-    # Flushed, not committed: the rows are only kept once the workflow has really started.
-    await session.flush()
-    handle = await _start_workflow(session, client, settings, build, request, request_id)
-    try:
-        await session.commit()
-    except Exception as err:
-        await session.rollback()
-        await _terminate(handle, "the API could not save the build")
-        raise Unavailable("could not save the build; it was not started") from err
-    log.info("build created", build_id=build_id, project=request.project)
-    return BuildOut.from_row(build, request.project, None)
+
+
+def _digest(request: BuildCreate) -> str:
+    body = json.dumps(request.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(body.encode()).hexdigest()
+
+
+async def _first_build(session: AsyncSession, owner: str, key: str, digest: str) -> BuildOut | None:
+    """The build this key made within its lifetime; Conflict if it came with another body."""
+    made = await session.get(BuildRequest, (owner, key))
+    if made is None:
+        return None
+    if utcnow() - _aware(made.created_at) >= KEY_LIFETIME:
+        await session.delete(made)  # expired: the key starts a new build
+        await session.flush()
+        return None
+    if made.body_sha256 != digest:
+        raise Conflict("this Idempotency-Key was used for another request body; use a new key")
+    build = await session.get(Build, made.build_id)
+    project = await session.get(Project, build.project_id) if build else None
+    assert build is not None and project is not None
+    return BuildOut.from_row(build, project.slug, None)
+
+
+def _aware(value: datetime) -> datetime:
+    # SQLite hands back naive datetimes; they were written in UTC.
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value
 
 
 async def ensure_project(session: AsyncSession, owner: str, slug: str) -> int:
@@ -95,6 +146,7 @@ async def _start_workflow(
     settings: Settings,
     build: Build,
     request: BuildCreate,
+    admission: Admission,
     request_id: str | None,
 ) -> WorkflowHandle[Any, Any]:
     project = await session.get(Project, build.project_id)
@@ -114,6 +166,7 @@ async def _start_workflow(
         max_review_rounds=settings.max_review_rounds,
         review=settings.review(),
         owner=build.owner,
+        models=admission.models,
         budget=Budget(
             limit_micro_usd=build.budget_micro_usd or 0,
             wait_seconds=settings.budget_wait_seconds,

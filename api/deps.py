@@ -11,6 +11,7 @@ from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio.client import Client
 
+from activities.billing.stripe_api import StripeBilling
 from activities.github.app import GitHubApp
 from api.auth import ClerkVerifier, provision, session_token
 from api.errors import NotSignedIn
@@ -21,9 +22,11 @@ from cofounder.settings import Settings
 
 @dataclass(frozen=True)
 class User:
-    """Who is calling; every query is scoped to `id` as the owner."""
+    """Who is calling; every query is scoped to `id` as the owner. Admins may also read
+    every user's plan and usage (the admin routes)."""
 
     id: str
+    admin: bool = False
 
 
 def get_settings(request: Request) -> Settings:
@@ -54,22 +57,30 @@ def get_github(request: Request) -> GitHubApp | None:
     return app
 
 
+def get_stripe(request: Request) -> StripeBilling | None:
+    """Stripe, or None when billing is not configured."""
+    stripe: StripeBilling | None = request.app.state.stripe
+    return stripe
+
+
 async def get_current_user(request: Request) -> User:
     """The caller: the local user in dev auth mode, else the Clerk user its token proves."""
     verifier: ClerkVerifier | None = request.app.state.clerk
     if verifier is None:
-        return User(id=LOCAL_OWNER)
+        return User(id=LOCAL_OWNER, admin=True)  # the one local user runs the stack
     token = session_token(request)
     if token is None:
         raise NotSignedIn("sign in: no session token (Authorization: Bearer or __session cookie)")
-    user_id = await verifier.verify(token)
-    await provision(request.app.state.sessions, user_id)
-    return User(id=user_id)
+    identity = await verifier.verify(token)
+    settings: Settings = request.app.state.settings
+    await provision(request.app.state.sessions, identity.id, settings.default_tier)
+    return User(id=identity.id, admin=identity.admin)
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 SessionDep = Annotated[AsyncSession, Depends(get_session)]
 TemporalDep = Annotated[Client, Depends(get_temporal)]
 ArtifactsDep = Annotated[ArtifactStore, Depends(get_artifacts)]
+StripeDep = Annotated[StripeBilling | None, Depends(get_stripe)]
 GitHubDep = Annotated[GitHubApp | None, Depends(get_github)]
 CurrentUser = Annotated[User, Depends(get_current_user)]

@@ -9,11 +9,13 @@ class ServiceError(Exception):
     """A refusal with a message for people; `status_code` is the HTTP answer."""
 
     status_code = 500
-    headers: ClassVar[dict[str, str]] = {}
+    # Headers every refusal of the kind carries; an instance adds its own (a 429's Retry-After).
+    default_headers: ClassVar[dict[str, str]] = {}
 
-    def __init__(self, detail: str) -> None:
+    def __init__(self, detail: str, headers: dict[str, str] | None = None) -> None:
         super().__init__(detail)
         self.detail = detail
+        self.headers = {**self.default_headers, **(headers or {})}
 
 
 class NotFound(ServiceError):
@@ -47,4 +49,13 @@ class Unauthorized(ServiceError):
 class NotSignedIn(Unauthorized):
     """A request without a valid session token; the header tells the caller how to sign in."""
 
-    headers: ClassVar[dict[str, str]] = {"WWW-Authenticate": "Bearer"}
+    default_headers: ClassVar[dict[str, str]] = {"WWW-Authenticate": "Bearer"}
+
+
+class TooManyRequests(ServiceError):
+    """Over the caller's request rate; Retry-After says in how many seconds to try again."""
+
+    status_code = 429
+
+    def __init__(self, detail: str, retry_after: int) -> None:
+        super().__init__(detail, headers={"Retry-After": str(retry_after)})

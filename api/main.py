@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import structlog
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.exception_handlers import http_exception_handler
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
@@ -19,10 +19,14 @@ from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from temporalio.client import Client
 
+from activities.billing.errors import BillingError, BillingRefused
+from activities.billing.stripe_api import StripeBilling
 from activities.github.app import github_app
+from api.admission import Refused
 from api.auth import clerk_verifier
 from api.errors import ServiceError
-from api.routes import builds, health, projects, webhooks
+from api.ratelimit import LIMIT_RESPONSES, limit_mutations, open_limiter
+from api.routes import admin, billing, builds, health, projects, webhooks
 from cofounder.artifacts import open_store
 from cofounder.db import make_engine, make_sessionmaker
 from cofounder.logging import REQUEST_ID_HEADER, request_id
@@ -45,17 +49,26 @@ def create_app(settings: Settings | None = None, *, client: Client | None = None
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         engine = make_engine(settings.resolved_database_url)
+        limiter = open_limiter(settings)  # None: no rate limit
+        stripe: StripeBilling | None = None
         try:
             app.state.settings = settings
+            app.state.limiter = limiter
             app.state.sessions = make_sessionmaker(engine)
             app.state.temporal = client or await connect(settings)
             # One store for the app's life: an S3 store's boto3 client is made once, not per read.
             app.state.artifacts = open_store(settings)
             app.state.github = github_app(settings)  # None: the App cannot create repositories
             app.state.clerk = await clerk_verifier(settings)  # None: dev mode, the local user
+            stripe = StripeBilling.from_settings(settings)  # None: no billing
+            app.state.stripe = stripe
             log.info("api started", task_queue=settings.task_queue)
             yield
         finally:
+            if limiter is not None:
+                await limiter.aclose()
+            if stripe is not None:
+                await stripe.aclose()
             await engine.dispose()
 
     app = FastAPI(
@@ -64,13 +77,19 @@ def create_app(settings: Settings | None = None, *, client: Client | None = None
         version="0.1.0",
         lifespan=lifespan,
     )
-    app.include_router(builds.router)
+    # A user's mutating requests are rate limited; webhooks (no user: their signature proves
+    # the sender) and the health probes are not.
+    limited = [Depends(limit_mutations)]
+    app.include_router(builds.router, dependencies=limited, responses=LIMIT_RESPONSES)
     app.include_router(health.router)
-    app.include_router(projects.router)
-    app.include_router(projects.installations)
+    app.include_router(projects.router, dependencies=limited, responses=LIMIT_RESPONSES)
+    app.include_router(projects.installations, dependencies=limited, responses=LIMIT_RESPONSES)
+    app.include_router(billing.router, dependencies=limited, responses=LIMIT_RESPONSES)
+    app.include_router(admin.router, dependencies=limited, responses=LIMIT_RESPONSES)
     app.include_router(webhooks.router)
     app.add_exception_handler(ServiceError, _service_error)
     app.add_exception_handler(OperationalError, _database_down)
+    app.add_exception_handler(BillingError, _stripe_failed)
     app.add_exception_handler(HTTPException, _http_error)
     app.add_middleware(RequestContext)
     if settings.allowed_origins:
@@ -88,7 +107,15 @@ def create_app(settings: Settings | None = None, *, client: Client | None = None
 
 async def _service_error(_: Request, err: Exception) -> JSONResponse:
     assert isinstance(err, ServiceError)
-    return JSONResponse({"detail": err.detail}, status_code=err.status_code, headers=err.headers)
+    body = err.body() if isinstance(err, Refused) else {"detail": err.detail}
+    return JSONResponse(body, status_code=err.status_code, headers=err.headers)
+
+
+async def _stripe_failed(_: Request, err: Exception) -> JSONResponse:
+    # Unavailable: try again (a webhook's retry applies it); refused: our configuration is wrong.
+    status = 502 if isinstance(err, BillingRefused) else 503
+    log.error("stripe failed", error=str(err))
+    return JSONResponse({"detail": str(err)}, status_code=status)
 
 
 async def _database_down(_: Request, err: Exception) -> JSONResponse:

@@ -19,8 +19,11 @@ class ReplayFailed(RuntimeError):
 
 def replayer() -> Replayer:
     from workflows.build import BuildWorkflow
+    from workflows.metering import MeteringWorkflow
 
-    return Replayer(workflows=[BuildWorkflow], data_converter=pydantic_data_converter)
+    return Replayer(
+        workflows=[BuildWorkflow, MeteringWorkflow], data_converter=pydantic_data_converter
+    )
 
 
 async def replay_history(history: WorkflowHistory) -> None:

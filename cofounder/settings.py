@@ -10,6 +10,8 @@ from pydantic import AliasChoices, BaseModel, Field, SecretStr, field_validator,
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from cofounder.payloads.build import ReviewSettings
+from cofounder.plans import DEFAULT_PLANS, PAID_TIERS, PERIODS, Period, PlanLimits
+from cofounder.settings_checks import check
 
 
 class ModelPrice(BaseModel):
@@ -40,7 +42,12 @@ class Settings(BaseSettings):
     """Settings for the API, the worker and the CLI alike."""
 
     model_config = SettingsConfigDict(
-        env_prefix="COFOUNDER_", env_file=".env", extra="ignore", populate_by_name=True
+        env_prefix="COFOUNDER_",
+        env_file=".env",
+        extra="ignore",
+        populate_by_name=True,
+        # A refusal names the variable to fix; it never repeats the values, secrets among them.
+        hide_input_in_errors=True,
     )
 
     environment: Literal["development", "production"] = "development"
@@ -139,6 +146,59 @@ class Settings(BaseSettings):
         default=False, validation_alias=_env("GITHUB_ITERATE_ON_FAILING_CHECKS")
     )
 
+    # Requests per user per minute on the API's mutating routes (0: no limit), counted in Redis
+    # when REDIS_URL is set, so every API instance shares the count; in the process otherwise,
+    # which only the single-process embedded stack may rely on.
+    redis_url: SecretStr | None = Field(default=None, validation_alias=_env("REDIS_URL"))
+    rate_limit_per_minute: int = Field(default=120, ge=0)
+
+    # Plan tiers and their limits (COFOUNDER_PLANS as JSON replaces them all). New users start
+    # on default_tier; in dev auth mode the local user is on local_tier.
+    plans: dict[str, PlanLimits] = Field(default_factory=lambda: dict(DEFAULT_PLANS))
+    default_tier: str = "free"
+    local_tier: str = "unlimited"
+
+    # Stripe: subscriptions (a price per tier and period, STRIPE_PRICE_<TIER>_<PERIOD>), the
+    # customer portal, signed webhooks, and usage sent as billing meter events (value: the
+    # ledger row's cost in micro-dollars). Unset secret key: no billing, plans set by admins.
+    stripe_secret_key: SecretStr | None = Field(
+        default=None, validation_alias=_env("STRIPE_SECRET_KEY")
+    )
+    stripe_webhook_secret: SecretStr | None = Field(
+        default=None, validation_alias=_env("STRIPE_WEBHOOK_SECRET")
+    )
+    # Another address for Stripe's API (a local double in tests).
+    stripe_api_base: str | None = Field(default=None, validation_alias=_env("STRIPE_API_BASE"))
+    stripe_price_bootstrapper_monthly: str | None = Field(
+        default=None, validation_alias=_env("STRIPE_PRICE_BOOTSTRAPPER_MONTHLY")
+    )
+    stripe_price_bootstrapper_annual: str | None = Field(
+        default=None, validation_alias=_env("STRIPE_PRICE_BOOTSTRAPPER_ANNUAL")
+    )
+    stripe_price_partner_monthly: str | None = Field(
+        default=None, validation_alias=_env("STRIPE_PRICE_PARTNER_MONTHLY")
+    )
+    stripe_price_partner_annual: str | None = Field(
+        default=None, validation_alias=_env("STRIPE_PRICE_PARTNER_ANNUAL")
+    )
+    stripe_price_cto_monthly: str | None = Field(
+        default=None, validation_alias=_env("STRIPE_PRICE_CTO_MONTHLY")
+    )
+    stripe_price_cto_annual: str | None = Field(
+        default=None, validation_alias=_env("STRIPE_PRICE_CTO_ANNUAL")
+    )
+    # The metered price usage is billed at, added to every subscription's checkout.
+    stripe_price_usage: str | None = Field(
+        default=None, validation_alias=_env("STRIPE_PRICE_USAGE")
+    )
+    stripe_meter_event_name: str = Field(
+        default="cofounder_usage", validation_alias=_env("STRIPE_METER_EVENT_NAME")
+    )
+    # Unsent ledger rows are sent to Stripe this often.
+    meter_every_seconds: float = Field(default=60, gt=0)
+    # Where Checkout and the portal send the founder back to (the dashboard).
+    app_url: str = "http://127.0.0.1:8000"
+
     # Unset: a folder under the data dir. `s3://bucket/prefix` (with an endpoint for S3-compatible
     # stores) lets workers on other machines read what this one wrote.
     artifacts: str | None = None
@@ -163,34 +223,32 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _check(self) -> Settings:
-        self._check_auth()
-        for role in ("architect", "coder", "debugger", "reviewer"):
-            model = self.model_for(role)  # type: ignore[arg-type]
-            if model not in self.model_prices:
-                raise ValueError(f"COFOUNDER_MODEL_{role.upper()}={model!r} has no price")
-        if self.artifacts is not None and not self.artifacts.startswith("s3://"):
-            raise ValueError(
-                f"COFOUNDER_ARTIFACTS must be s3://bucket[/prefix], not {self.artifacts!r}"
-            )
-        if self.sandbox == "e2b" and self.e2b_api_key is None:
-            raise ValueError("E2B_API_KEY is required when COFOUNDER_SANDBOX=e2b")
-        if (self.github_app_id is None) != (self.github_private_key is None):
-            raise ValueError("GITHUB_APP_ID and GITHUB_PRIVATE_KEY are set together, or neither")
-        if self.environment == "production" and self.anthropic_api_key is None:
-            raise ValueError("ANTHROPIC_API_KEY is required when COFOUNDER_ENVIRONMENT=production")
+        check(self)
         return self
 
-    def _check_auth(self) -> None:
-        if self.environment == "production" and self.auth_mode == "dev":
-            raise ValueError(
-                "COFOUNDER_AUTH=dev lets every caller act as the local user;"
-                " COFOUNDER_ENVIRONMENT=production needs COFOUNDER_AUTH=clerk"
-            )
-        # Refused in development too: without them no token could ever be verified.
-        if self.auth_mode == "clerk" and not (self.clerk_jwks_url and self.clerk_issuer):
-            raise ValueError(
-                "CLERK_JWKS_URL and CLERK_ISSUER are required when COFOUNDER_AUTH=clerk"
-            )
+    def plan(self, tier: str) -> PlanLimits:
+        """A tier's limits; a tier no longer configured has the default tier's."""
+        return self.plans.get(tier) or self.plans[self.default_tier]
+
+    def stripe_price(self, tier: str, period: Period) -> str | None:
+        """The Stripe price id of a paid tier and period; None when not configured."""
+        if tier not in PAID_TIERS or period not in PERIODS:
+            return None
+        price: str | None = getattr(self, f"stripe_price_{tier}_{period}")
+        return price
+
+    def tier_of_price(self, price: str) -> tuple[str, Period] | None:
+        """The tier and period a Stripe price id is configured for."""
+        for tier in PAID_TIERS:
+            for period in PERIODS:
+                if self.stripe_price(tier, period) == price:
+                    return tier, period
+        return None
+
+    @property
+    def billing(self) -> bool:
+        """True when Stripe bills this deployment's users."""
+        return self.stripe_secret_key is not None
 
     def model_for(self, role: Role) -> str:
         return str(getattr(self, f"model_{role}"))

@@ -92,6 +92,13 @@ ensure_tools() {
     fi
 }
 
+# The rate-limit tests run a redis-server of their own (the API's limiter shared by instances).
+ensure_test_redis() {
+    command -v redis-server >/dev/null && return 0
+    log "installing redis-server (the rate-limit tests run one)"
+    apt_install redis-server
+}
+
 # Runs a PostgreSQL command as the owner of $PG_DIR, from inside it: the postgres user may not
 # be allowed into the caller's directory (root's home), and initdb and pg_ctl would say so.
 as_pg_owner() { (cd "$PG_DIR" && "${PG_RUN[@]}" "$@"); }

@@ -43,7 +43,12 @@ if TYPE_CHECKING:
 from tests.processes import Processes
 
 # `worker` and `http` for the tests that run builds; `github` for those that talk to GitHub.
-pytest_plugins = ["tests.stack_fixtures", "tests.github_fixtures"]
+pytest_plugins = [
+    "tests.stack_fixtures",
+    "tests.github_fixtures",
+    "tests.stripe_fixtures",
+    "tests.billing_fixtures",
+]
 
 
 def free_port() -> int:
@@ -115,6 +120,8 @@ def settings(tmp_path: Path, offline_model: str) -> Settings:
         task_queue=f"tq-{uuid.uuid4().hex[:8]}",
         # A test delivers a review's comments at once; no need to wait for more.
         review_settle_seconds=0,
+        # Tests act as many users; plans and their limits are tested on their own.
+        default_tier="unlimited",
         _env_file=None,  # type: ignore[call-arg]
     )
 

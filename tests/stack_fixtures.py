@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 
 import httpx
 import pytest_asyncio
+from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
@@ -25,12 +26,18 @@ async def worker(
 
 
 @pytest_asyncio.fixture
-async def http(
+async def http_app(
     settings: Settings, sessions: async_sessionmaker[AsyncSession], env: WorkflowEnvironment
-) -> AsyncIterator[httpx.AsyncClient]:
-    """The API served in-process (ASGI) against the test's database and Temporal."""
+) -> AsyncIterator[FastAPI]:
+    """The API app, started against the test's database and Temporal."""
     served = create_app(settings, client=env.client)
     async with served.router.lifespan_context(served):
-        transport = httpx.ASGITransport(app=served)
-        async with httpx.AsyncClient(transport=transport, base_url="http://api") as client:
-            yield client
+        yield served
+
+
+@pytest_asyncio.fixture
+async def http(http_app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    """The API served in-process (ASGI) against the test's database and Temporal."""
+    transport = httpx.ASGITransport(app=http_app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://api") as client:
+        yield client

@@ -18,52 +18,28 @@ import jwt
 import pytest
 import pytest_asyncio
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
 from fastapi import FastAPI
 from pydantic import SecretStr, ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import JSONResponse
-from starlette.routing import Route
 from temporalio.testing import WorkflowEnvironment
 
 from api.auth import ClerkVerifier, provision
 from api.main import create_app
 from cofounder.db import Build, Project, UserAccount, make_engine, make_sessionmaker
 from cofounder.settings import Settings
-from tests.conftest import ServerThread
+from tests.clerk_tokens import (
+    ISSUER,
+    KEYS,
+    KNOWN_KID,
+    ORIGIN,
+    STRANGER_KID,
+    Jwks,
+    bearer,
+    claims,
+    clerk_settings,
+    token,
+)
 from tests.helpers import count, insert_build
-
-ISSUER = "https://clerk.example.test"
-ORIGIN = "https://app.example.test"
-KNOWN_KID, STRANGER_KID = "key-known", "key-stranger"
-
-
-def _private_key() -> rsa.RSAPrivateKey:
-    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
-
-
-KEYS = {KNOWN_KID: _private_key(), STRANGER_KID: _private_key()}
-
-
-class Jwks:
-    """Clerk's JWKS endpoint as a local server: the known key only; counts its fetches."""
-
-    def __init__(self) -> None:
-        self.fetches = 0
-        public = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(KEYS[KNOWN_KID].public_key()))
-        self.body = {"keys": [{**public, "kid": KNOWN_KID, "use": "sig", "alg": "RS256"}]}
-        app = Starlette(routes=[Route("/.well-known/jwks.json", self._serve)])
-        self.server = ServerThread(app)
-
-    async def _serve(self, _: Request) -> JSONResponse:
-        self.fetches += 1
-        return JSONResponse(self.body)
-
-    @property
-    def url(self) -> str:
-        return f"{self.server.url}/.well-known/jwks.json"
 
 
 @dataclass
@@ -88,34 +64,11 @@ async def api(
     jwks: Jwks,
 ) -> AsyncIterator[Api]:
     """The API in clerk mode, in-process, against the local JWKS."""
-    clerk = settings.model_copy(
-        update={
-            "auth_mode": "clerk",
-            "clerk_jwks_url": jwks.url,
-            "clerk_issuer": ISSUER,
-            "allowed_origins": [ORIGIN],
-        }
-    )
-    served = create_app(clerk, client=env.client)
+    served = create_app(clerk_settings(settings, jwks), client=env.client)
     async with served.router.lifespan_context(served):
         transport = httpx.ASGITransport(app=served)
         async with httpx.AsyncClient(transport=transport, base_url="http://api") as client:
             yield Api(client, served, jwks)
-
-
-def claims(sub: str | None = "user_1", **changes: Any) -> dict[str, Any]:
-    now = int(time.time())
-    made = {"iss": ISSUER, "sub": sub, "azp": ORIGIN, "iat": now, "nbf": now - 5, "exp": now + 60}
-    made.update(changes)
-    return {name: value for name, value in made.items() if value is not None}
-
-
-def token(kid: str = KNOWN_KID, **changes: Any) -> str:
-    return jwt.encode(claims(**changes), KEYS[kid], algorithm="RS256", headers={"kid": kid})
-
-
-def bearer(value: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {value}"}
 
 
 def _b64(data: bytes) -> str:
@@ -219,10 +172,25 @@ async def test_another_users_build_is_not_found(
         row = {"project_id": project.id, "owner": "user_a", "status": "queued"}
         session.add(Build(id=build_id, goal="A's build", workflow_id=f"build-{build_id}", **row))
         await session.commit()
-    as_b = await api.client.get(f"/api/builds/{build_id}", headers=bearer(token(sub="user_b")))
-    assert as_b.status_code == 404
+    as_b = bearer(token(sub="user_b"))
+    for path in ("", "/plan", "/pull-request"):
+        answer = await api.client.get(f"/api/builds/{build_id}{path}", headers=as_b)
+        assert answer.status_code == 404, path
+    for path in ("/api/admin/users", "/api/admin/users/user_a/usage"):
+        assert (await api.client.get(path, headers=as_b)).status_code == 404, path
+    theirs = (await api.client.get("/api/billing/usage", headers=as_b)).json()
+    assert theirs["projects"] == [] and theirs["plan"]["tier"] == "unlimited"  # the tests' default
     mine = await api.client.get("/api/builds", headers=bearer(token(sub="user_a")))
     assert [build["id"] for build in mine.json()["builds"]] == [build_id]
+
+
+async def test_the_role_claim_makes_an_admin(api: Api) -> None:
+    admin = bearer(token(sub="user_ops", role="admin"))
+    await api.client.get("/api/builds", headers=bearer(token(sub="user_a")))  # provisioned
+    users = await api.client.get("/api/admin/users", headers=admin)
+    assert users.status_code == 200 and "user_a" in {u["id"] for u in users.json()["users"]}
+    others = bearer(token(sub="user_a", role="member"))
+    assert (await api.client.get("/api/admin/users", headers=others)).status_code == 404
 
 
 async def test_dev_mode_acts_as_the_local_user(
@@ -242,9 +210,8 @@ def test_production_refuses_dev_mode_and_half_configured_clerk() -> None:
         Settings(  # type: ignore[call-arg]
             **production, auth_mode="clerk", clerk_jwks_url=ISSUER, _env_file=None
         )
-    Settings(  # type: ignore[call-arg]
-        **production, auth_mode="clerk", clerk_jwks_url=ISSUER, clerk_issuer=ISSUER, _env_file=None
-    )
+    clerk = {"auth_mode": "clerk", "clerk_jwks_url": ISSUER, "clerk_issuer": ISSUER}
+    Settings(**production, **clerk, rate_limit_per_minute=0, _env_file=None)  # type: ignore[call-arg]
 
 
 def test_allowed_origins_read_as_a_list_or_comma_separated(

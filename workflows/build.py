@@ -31,6 +31,7 @@ with workflow.unsafe.imports_passed_through():
     from activities.publish import PublishActivities
     from cofounder.payloads import (
         ApprovalDecision,
+        BillingHold,
         BudgetExtension,
         BuildInput,
         BuildStatus,
@@ -109,6 +110,12 @@ class BuildWorkflow(ReviewSession):
     async def pull_request_closed(self, closed: PullRequestClosed) -> None:
         """The pull request was merged or closed: the session ends after any iteration running."""
         self._closed = closed
+
+    @workflow.signal
+    async def billing_hold(self, hold: BillingHold) -> None:
+        """The owner's payment failed (held: no model call until released) or was paid."""
+        if hold.version > self._view.hold_version:
+            self._view.hold_version, self._view.held = hold.version, hold.held
 
     @workflow.update
     async def approve(self, decision: ApprovalDecision) -> BuildView:

@@ -106,9 +106,10 @@ class Steps:
         build then waits for `extend_budget` and asks again."""
         deadline = self._deadline(self._input.deadlines.model, MODEL_DEADLINE)
         while True:
+            await self._unless_held()
             try:
                 result = await self._step(
-                    method, self._allowing(request), summary, MODEL_ATTEMPT, deadline
+                    method, self._allowing(request, role), summary, MODEL_ATTEMPT, deadline
                 )
                 break
             except ActivityError as err:
@@ -131,7 +132,20 @@ class Steps:
             step.cost = step.cost + result.usage
         return result
 
-    def _allowing(self, request: Request) -> Request:
+    async def _unless_held(self) -> None:
+        """Wait in on_hold while the owner's payment has failed: a held build spends nothing.
+        A cancel (the subscription ended) ends the wait like any other."""
+        if not self._view.held:
+            return
+        resume = self._view.status
+        await self._set(BuildStatus.ON_HOLD)
+        await workflow.wait_condition(lambda: not self._view.held)
+        await self._set(resume)
+
+    def _allowing(self, request: Request, role: str) -> Request:
+        model = self._input.models.get(role)
+        if model is not None:
+            request = request.model_copy(update={"model": model})
         lefts = [self._iteration_left()]
         if self._view.budget_micro_usd is not None:
             lefts.append(self._view.budget_micro_usd - self._view.cost.cost_micro_usd)

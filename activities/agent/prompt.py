@@ -87,13 +87,15 @@ def _quoted(text: str) -> str:
     return "\n".join(f"   > {line}" for line in str(text).strip().splitlines() or [""])
 
 
-def request_body(settings: Settings, role: Role, messages: list[dict[str, Any]]) -> dict[str, Any]:
+def request_body(
+    settings: Settings, role: Role, messages: list[dict[str, Any]], model: str | None = None
+) -> dict[str, Any]:
     """The request, with cache breakpoints on the stable prefix (system prompt and tools)
     and on the newest message, so each turn reads the earlier ones from the cache."""
     tools = copy.deepcopy(CODER_TOOLS)
     tools[-1]["cache_control"] = EPHEMERAL
     return {
-        "model": settings.model_for(role),
+        "model": model or settings.model_for(role),
         "max_tokens": settings.llm_max_tokens,
         "system": [{"type": "text", "text": AGENT_PROMPTS[role], "cache_control": EPHEMERAL}],
         "tools": tools,

@@ -75,7 +75,7 @@ class AgentActivities:
             talk.messages.append({"role": "user", "content": text})
         if request.note:
             talk.replace_last(with_note(talk.messages, request.note)[-1])
-        body = request_body(self.settings, role, talk.messages)
+        body = request_body(self.settings, role, talk.messages, request.model)
         message, _, usage = await self.calls.call(
             store=store,
             build_id=request.build_id,

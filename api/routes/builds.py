@@ -28,8 +28,10 @@ BuildId = Annotated[str, Path(pattern=r"^[0-9A-Za-z_-]{1,32}$")]
 _ERRORS = {
     # FastAPI's own answer to a body it cannot decode; a JSON syntax error is one of its 422s.
     400: "The body is not UTF-8 text.",
+    402: "The plan does not allow it (body: detail, limit, tier); a payment or upgrade does.",
     404: "No such build for this user.",
     409: "The build is not in a state that allows this.",
+    429: "A plan limit that frees up with time (body: detail, limit, tier; Retry-After).",
     503: "Temporal or the database is unavailable.",
     504: "The build did not answer in time (is a worker running?).",
 }
@@ -41,7 +43,18 @@ def _refusals(*codes: int, notes: dict[int, str] | None = None) -> dict[int | st
     return {code: {"model": ErrorOut, "description": described[code]} for code in codes}
 
 
-@router.post("", status_code=status.HTTP_202_ACCEPTED, responses=_refusals(400, 503))
+@router.post(
+    "",
+    status_code=status.HTTP_202_ACCEPTED,
+    responses=_refusals(
+        400,
+        402,
+        409,
+        429,
+        503,
+        notes={409: "The Idempotency-Key was used with another body."},
+    ),
+)
 async def create_build(
     body: BuildCreate,
     request: Request,
@@ -49,13 +62,26 @@ async def create_build(
     client: TemporalDep,
     settings: SettingsDep,
     user: CurrentUser,
+    idempotency_key: Annotated[
+        str | None,
+        Header(
+            description="Repeating a request with the same key and body within a day answers"
+            " the first build instead of starting another.",
+            max_length=IDEMPOTENCY_KEY_MAX,
+            pattern=IDEMPOTENCY_KEY_PATTERN,
+        ),
+    ] = None,
 ) -> BuildOut:
     """Start a build of `goal` in `project` (created on first use); it runs in the background.
 
-    Answers 202 with the queued build; follow it with `GET /api/builds/{id}`.
+    Answers 202 with the queued build; follow it with `GET /api/builds/{id}`. The owner's plan
+    admits it or refuses it (429 for a limit that frees up with time, 402 for one that needs a
+    payment or a bigger plan), and a refused build leaves nothing behind.
     """
     request_id = getattr(request.state, "request_id", None)
-    return await creation.create_build(session, client, settings, user.id, body, request_id)
+    return await creation.create_build(
+        session, client, settings, user.id, body, request_id, idempotency_key
+    )
 
 
 @router.get("", responses=_refusals(503))
@@ -226,14 +252,15 @@ async def add_feedback(
     )
 
 
-@router.post("/{build_id}/budget", responses=_refusals(400, 404, 409, 503, 504))
+@router.post("/{build_id}/budget", responses=_refusals(400, 402, 404, 409, 503, 504))
 async def extend_budget(
     build_id: BuildId,
     body: BudgetRequest,
     session: SessionDep,
     client: TemporalDep,
+    settings: SettingsDep,
     user: CurrentUser,
 ) -> BuildOut:
     """Raise the build's budget by `add_usd`; a build awaiting budget goes on if it is now
-    enough. 409 once the build has ended."""
-    return await controls.extend_budget(session, client, user.id, build_id, body.add_usd)
+    enough. 409 once the build has ended; 402 past the plan's monthly spend."""
+    return await controls.extend_budget(session, client, settings, user.id, build_id, body.add_usd)

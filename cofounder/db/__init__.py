@@ -1,5 +1,6 @@
 """Database layer: SQLAlchemy 2 models, engine and Alembic migrations."""
 
+from cofounder.db.billing import BuildRequest, StripeEvent
 from cofounder.db.engine import insert_for, make_engine, make_sessionmaker
 from cofounder.db.github import GitHubInstallation, GitHubRepository, WebhookDelivery
 from cofounder.db.iterations import ReviewIteration
@@ -9,6 +10,7 @@ from cofounder.db.users import UserAccount
 __all__ = [
     "Base",
     "Build",
+    "BuildRequest",
     "BuildEvent",
     "GitHubInstallation",
     "GitHubRepository",
@@ -16,6 +18,7 @@ __all__ = [
     "Project",
     "PullRequest",
     "ReviewIteration",
+    "StripeEvent",
     "UserAccount",
     "WebhookDelivery",
     "insert_for",

@@ -134,3 +134,9 @@ class LedgerEntry(Base):
     cost_micro_usd: Mapped[int] = mapped_column(BigInteger, default=0)
     idempotency_key: Mapped[str] = mapped_column(String(200), unique=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    # When Stripe accepted this row's meter event (its identifier is the idempotency key);
+    # None: not sent (yet), with the last refusal in meter_error.
+    metered_at: Mapped[datetime | None] = mapped_column(
+        DateTime(timezone=True), nullable=True, index=True
+    )
+    meter_error: Mapped[str | None] = mapped_column(Text, nullable=True)

@@ -38,6 +38,8 @@ class BuildStatus(StrEnum):
     DEBUGGING = "debugging"
     REVIEWING = "reviewing"
     PUBLISHING = "publishing"
+    # The owner's payment failed: the build waits, spending nothing, until it is paid.
+    ON_HOLD = "on_hold"
     SUCCEEDED = "succeeded"  # builds without a review session end here
     # The first pass succeeded: the pull request is open and the session awaits feedback.
     IN_REVIEW = "in_review"
@@ -158,6 +160,17 @@ class BuildInput(BaseModel):
     review: ReviewSettings | None = None
     # Set on a continued review session: where it picks up.
     session: SessionState | None = None
+    # The model per role when the owner's plan does not allow the configured one (role → model).
+    models: dict[str, str] = Field(default_factory=dict)
+
+
+class BillingHold(BaseModel):
+    """The owner's standing with billing: held after a failed payment, released once paid.
+    `version` grows with every change, so signals that arrive out of order settle on the
+    newest."""
+
+    held: bool
+    version: int
 
 
 class ApprovalDecision(BaseModel):

@@ -14,6 +14,8 @@ class PlanRequest(BaseModel):
     goal: str
     # What the build may still spend; a call that could cost more is not made.
     allowance_micro_usd: int | None = None
+    # The model its plan allows for this role; None: the role's configured model.
+    model: str | None = None
     repository: RepositoryLink | None = None  # the project's GitHub repository, if linked
 
 
@@ -37,6 +39,8 @@ class CodeRequest(BaseModel):
     diagnosis_ref: str | None = None
     # What the build may still spend; a call that could cost more is not made.
     allowance_micro_usd: int | None = None
+    # The model its plan allows for this role; None: the role's configured model.
+    model: str | None = None
 
 
 class CodeResult(BaseModel):
@@ -76,6 +80,8 @@ class TurnRequest(BaseModel):
     follow_up: bool = False
     # What the build may still spend; a call that could cost more is not made.
     allowance_micro_usd: int | None = None
+    # The model its plan allows for this role; None: the role's configured model.
+    model: str | None = None
 
 
 class ToolCall(BaseModel):
@@ -102,6 +108,8 @@ class ChangeRequest(BaseModel):
     log_ref: str
     # What the build may still spend; a call that could cost more is not made.
     allowance_micro_usd: int | None = None
+    # The model its plan allows for this role; None: the role's configured model.
+    model: str | None = None
     # The prompt shows the change from this snapshot of the base; None: from an empty workspace.
     base_ref: str | None = None
 

@@ -57,5 +57,8 @@ class BuildView(BaseModel):
     iterations: list[IterationView] = Field(default_factory=list)
     iteration: int = 0
     queued_feedback: int = 0  # batches waiting for an iteration
+    # The owner's payment failed: no model call is made until it is paid (status on_hold).
+    held: bool = False
+    hold_version: int = 0  # the newest BillingHold applied; an older one is dropped
     phases: int = 0
     run_id: str = ""
