@@ -55,11 +55,13 @@ class ClerkVerifier:
         allowed_origins: list[str],
         *,
         refetch_cooldown: float = JWKS_REFETCH_COOLDOWN_SECONDS,
+        headers: dict[str, str] | None = None,
     ) -> None:
         self.issuer = issuer
         self.allowed_origins = frozenset(allowed_origins)
         self.keys = jwt.PyJWKClient(
             jwks_url,
+            headers=headers,
             cache_keys=True,
             lifespan=JWKS_CACHE_SECONDS,
             timeout=JWKS_TIMEOUT_SECONDS,
@@ -139,10 +141,13 @@ async def clerk_verifier(settings: Settings) -> ClerkVerifier | None:
     if settings.auth_mode == "dev":
         log.warning("auth mode dev: every request acts as the local user", user=LOCAL_OWNER)
         return None
-    assert settings.clerk_jwks_url and settings.clerk_issuer  # the settings refuse otherwise
-    verifier = ClerkVerifier(
-        settings.clerk_jwks_url, settings.clerk_issuer, settings.allowed_origins
-    )
+    assert settings.clerk_issuer  # the settings refuse otherwise
+    url, headers = settings.clerk_jwks_url, None
+    if url is None:  # Clerk's Backend API serves the same keys to the secret key's holder
+        assert settings.clerk_secret_key is not None
+        url = f"{settings.clerk_api_url.rstrip('/')}/v1/jwks"
+        headers = {"Authorization": f"Bearer {settings.clerk_secret_key.get_secret_value()}"}
+    verifier = ClerkVerifier(url, settings.clerk_issuer, settings.allowed_origins, headers=headers)
     await verifier.warm_up()
     return verifier
 

@@ -71,6 +71,13 @@ class Settings(BaseSettings):
     )
     clerk_jwks_url: str | None = Field(default=None, validation_alias=_env("CLERK_JWKS_URL"))
     clerk_issuer: str | None = Field(default=None, validation_alias=_env("CLERK_ISSUER"))
+    # Without a JWKS URL, the keys come from Clerk's Backend API with the secret key.
+    clerk_secret_key: SecretStr | None = Field(
+        default=None, validation_alias=_env("CLERK_SECRET_KEY")
+    )
+    clerk_api_url: str = Field(
+        default="https://api.clerk.com", validation_alias=_env("CLERK_API_URL")
+    )
     # Browser origins allowed by CORS and as a token's `azp` (comma-separated or a JSON list).
     allowed_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
 

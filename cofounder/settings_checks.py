@@ -44,8 +44,12 @@ def _auth(settings: Settings) -> None:
             " COFOUNDER_ENVIRONMENT=production needs COFOUNDER_AUTH=clerk"
         )
     # Refused in development too: without them no token could ever be verified.
-    if settings.auth_mode == "clerk" and not (settings.clerk_jwks_url and settings.clerk_issuer):
-        raise ValueError("CLERK_JWKS_URL and CLERK_ISSUER are required when COFOUNDER_AUTH=clerk")
+    keys = settings.clerk_jwks_url or settings.clerk_secret_key
+    if settings.auth_mode == "clerk" and not (keys and settings.clerk_issuer):
+        raise ValueError(
+            "CLERK_ISSUER, and CLERK_JWKS_URL or CLERK_SECRET_KEY, are required when"
+            " COFOUNDER_AUTH=clerk"
+        )
 
 
 def _rate_limit(settings: Settings) -> None:

@@ -20,6 +20,7 @@ from tests.conftest import ServerThread
 ISSUER = "https://clerk.example.test"
 ORIGIN = "https://app.example.test"
 KNOWN_KID, STRANGER_KID = "key-known", "key-stranger"
+SECRET_KEY = "sk_test_clerk_backend"
 
 
 def _private_key() -> rsa.RSAPrivateKey:
@@ -36,12 +37,20 @@ class Jwks:
         self.fetches = 0
         public = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(KEYS[KNOWN_KID].public_key()))
         self.body = {"keys": [{**public, "kid": KNOWN_KID, "use": "sig", "alg": "RS256"}]}
-        app = Starlette(routes=[Route("/.well-known/jwks.json", self._serve)])
-        self.server = ServerThread(app)
+        routes = [
+            Route("/.well-known/jwks.json", self._serve),
+            Route("/v1/jwks", self._backend),  # Clerk's Backend API: the secret key required
+        ]
+        self.server = ServerThread(Starlette(routes=routes))
 
     async def _serve(self, _: Request) -> JSONResponse:
         self.fetches += 1
         return JSONResponse(self.body)
+
+    async def _backend(self, request: Request) -> JSONResponse:
+        if request.headers.get("authorization") != f"Bearer {SECRET_KEY}":
+            return JSONResponse({"errors": [{"code": "authentication_invalid"}]}, 401)
+        return await self._serve(request)
 
     @property
     def url(self) -> str:

@@ -32,6 +32,7 @@ from tests.clerk_tokens import (
     KEYS,
     KNOWN_KID,
     ORIGIN,
+    SECRET_KEY,
     STRANGER_KID,
     Jwks,
     bearer,
@@ -242,3 +243,23 @@ async def test_first_requests_at_once_make_one_user_row(db_url: str) -> None:
         assert await count(sessions, UserAccount, id="user_1") == 1
     finally:
         await engine.dispose()
+
+
+async def test_the_secret_key_fetches_the_keys_from_clerks_backend_api(
+    settings: Settings,
+    sessions: async_sessionmaker[AsyncSession],
+    env: WorkflowEnvironment,
+    jwks: Jwks,
+) -> None:
+    backend = {"clerk_jwks_url": None, "clerk_api_url": jwks.server.url}
+    for secret, status in ((SECRET_KEY, 200), ("sk_test_wrong", 503)):
+        tuned = clerk_settings(settings, jwks).model_copy(
+            update={**backend, "clerk_secret_key": SecretStr(secret)}
+        )
+        app = create_app(tuned, client=env.client)
+        async with app.router.lifespan_context(app):
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://api") as client:
+                answer = await client.get("/api/builds", headers=bearer(token()))
+        assert answer.status_code == status, answer.text
+        assert secret not in answer.text
