@@ -88,6 +88,15 @@ class Admit:
         budget = await self._budget(ask.budget_usd, tier, limits)
         return Admission(tier=tier, budget_micro_usd=budget, models=self._models(limits))
 
+    async def account(self, *, lock: bool = False) -> UserAccount:
+        """The owner's row, locked when `lock` or when their plan has a limit to count: a plan
+        without one admits at the cost of one read."""
+        if not lock:
+            user = await self.session.get(UserAccount, self.owner)
+            if user is not None and not self.settings.plan(user.tier).counted:
+                return user
+        return await self.lock()
+
     async def lock(self) -> UserAccount:
         """The owner's row, made if new, and written so that it stays locked (a row lock on
         PostgreSQL, the database's write lock on SQLite) until this transaction ends."""

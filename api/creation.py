@@ -55,7 +55,9 @@ async def create_build(
     """Admit the build under the owner's plan, insert the project (on first use) and the build,
     and start its workflow: all or nothing. A repeated Idempotency-Key answers its first build."""
     admit = Admit(session, settings, owner)
-    user = await admit.lock()  # from here until commit, this owner's admissions take turns
+    # Locked (until commit, this owner's admissions take turns) when there is something to
+    # count, or a key to look up.
+    user = await admit.account(lock=idempotency_key is not None)
     digest = _digest(request)
     if idempotency_key is not None:
         first = await _first_build(session, owner, idempotency_key, digest)

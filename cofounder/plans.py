@@ -25,6 +25,12 @@ class PlanLimits(BaseModel):
     # allowed uses the first allowed one.
     models: list[str] | None = None
 
+    @property
+    def counted(self) -> bool:
+        """True when admitting a build means counting something (so the owner is locked)."""
+        limits = (self.projects, self.concurrent_builds, self.builds_per_day)
+        return any(limit is not None for limit in limits) or self.monthly_spend_usd is not None
+
     def allows(self, model: str) -> bool:
         return self.models is None or model in self.models
 
