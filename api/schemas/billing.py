@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from api.schemas.fields import UtcDatetime
 from cofounder.plans import PlanLimits
 
 PaidTier = Literal["bootstrapper", "partner", "cto"]
@@ -51,8 +51,8 @@ class PendingUsage(BaseModel):
 
 
 class UsageOut(BaseModel):
-    period_start: datetime
-    period_end: datetime
+    period_start: UtcDatetime
+    period_end: UtcDatetime
     plan: PlanOut
     projects: list[ProjectUsage] = Field(default_factory=list)
     total: ProjectUsage
@@ -63,7 +63,7 @@ class UserOut(BaseModel):
     """A user as admins see them."""
 
     id: str
-    created_at: datetime
+    created_at: UtcDatetime
     plan: PlanOut
     builds_this_month: int = 0
     cost_this_month_micro_usd: int = 0
