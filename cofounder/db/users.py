@@ -21,8 +21,8 @@ class UserAccount(Base):
     last_seen_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     # The plan whose limits apply (a key of Settings.plans).
     tier: Mapped[str] = mapped_column(String(32), default="free", server_default="free")
-    # Written by every admission: the write is the lock that makes admissions of one user
-    # take turns (a row lock on PostgreSQL, the write lock on SQLite).
+    # Written by every counted admission and every Stripe event applied: the write is the lock
+    # that makes them take turns per user (a row lock on PostgreSQL, the write lock on SQLite).
     admitted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     stripe_customer_id: Mapped[str | None] = mapped_column(String(64), nullable=True, unique=True)
     stripe_subscription_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
