@@ -19,6 +19,7 @@ OWNED: dict[tuple[str, str], dict[str, Any] | None] = {
     ("get", "/api/builds/{build_id}"): None,
     ("get", "/api/builds/{build_id}/plan"): None,
     ("get", "/api/builds/{build_id}/pull-request"): None,
+    ("get", "/api/builds/{build_id}/events"): None,
     ("post", "/api/builds/{build_id}/feedback"): {"body": "Name the Python version"},
     ("post", "/api/builds/{build_id}/budget"): {"add_usd": 1},
     ("post", "/api/builds/{build_id}/approve"): {"approved": True},
@@ -42,7 +43,9 @@ def act_as(app: FastAPI, user: str) -> None:
 async def call(http: httpx.AsyncClient, route: tuple[str, str], ids: dict[str, str]) -> int:
     method, path = route
     body = OWNED[route]
-    answer = await http.request(method, path.format(**ids), json=body)
+    # The owner's event stream of a build in review ends when asked to stop at settled.
+    params = {"until": "settled"} if path.endswith("/events") else None
+    answer = await http.request(method, path.format(**ids), json=body, params=params)
     return answer.status_code
 
 

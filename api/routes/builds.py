@@ -3,11 +3,13 @@ close its pull request, give it feedback."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Path, Query, Request, status
+from fastapi import APIRouter, Depends, Header, Path, Query, Request, status
+from fastapi.sse import EventSourceResponse, ServerSentEvent
 
-from api import controls, creation, merges, plans, queries
+from api import controls, creation, events, merges, plans, queries
 from api.deps import ArtifactsDep, CurrentUser, SessionDep, SettingsDep, TemporalDep
 from api.schemas.budget import BudgetRequest
 from api.schemas.builds import BuildCreate, BuildList, BuildOut
@@ -103,6 +105,44 @@ async def get_build(
 ) -> BuildOut:
     """One build: its live phase, test attempt, cost and error while it runs; the record after."""
     return await queries.live_build(session, client, user.id, build_id)
+
+
+async def _owned(build_id: BuildId, session: SessionDep, user: CurrentUser) -> str:
+    """The caller's build id, checked before a stream starts (404 for anyone else's)."""
+    await queries.load_build(session, user.id, build_id)
+    await session.rollback()  # no connection held for the stream's length
+    return build_id
+
+
+@router.get(
+    "/{build_id}/events",
+    response_class=EventSourceResponse,
+    # Refusals come before the stream, as JSON like every other route's.
+    responses={
+        code: {
+            "description": entry["description"],
+            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorOut"}}},
+        }
+        for code, entry in _refusals(404, 503).items()
+    },
+)
+async def follow_build(
+    build_id: Annotated[str, Depends(_owned)],
+    request: Request,
+    last_event_id: Annotated[
+        int | None,
+        Header(ge=0, le=2**63 - 1, description="Resume after the last event seen."),
+    ] = None,
+    until: Annotated[
+        events.Until,
+        Query(description="End once the build has ended, or has settled (ended or in review)."),
+    ] = "ended",
+) -> AsyncIterator[ServerSentEvent]:
+    """The build's phase changes as server-sent events (`phase`, its id the event's), from
+    the first or after `Last-Event-ID`, then `end`; keep-alive comments every 15 s."""
+    sessions = request.app.state.sessions
+    async for event in events.build_events(sessions, build_id, last_event_id or 0, until):
+        yield event
 
 
 @router.post(
