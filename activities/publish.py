@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import structlog
@@ -28,6 +28,7 @@ from activities.gitpush import Pushed, push_branch
 from activities.gitrepo import MAIN, check_names, ensure_remote
 from cofounder.artifacts import ArtifactStore
 from cofounder.db import Build, PullRequest
+from cofounder.db.models import as_utc
 from cofounder.payloads import PublishRequest, PullRequestRef, Usage
 from cofounder.settings import Settings
 
@@ -190,9 +191,7 @@ def _title(request: PublishRequest) -> str:
 
 def _git_date(created_at: datetime) -> str:
     """The build's creation time as a git date: stable across retries of the same build."""
-    if created_at.tzinfo is None:  # SQLite hands back naive datetimes; we store UTC
-        created_at = created_at.replace(tzinfo=UTC)
-    return f"{int(created_at.timestamp())} +0000"
+    return f"{int(as_utc(created_at).timestamp())} +0000"
 
 
 def _ref(row: PullRequest) -> PullRequestRef:

@@ -101,9 +101,8 @@ class Admit:
         """The owner's row, made if new, and written so that it stays locked (a row lock on
         PostgreSQL, the database's write lock on SQLite) until this transaction ends."""
         now = utcnow()
-        tier = self.settings.local_tier if self.owner == LOCAL_OWNER else None
-        row = {"id": self.owner, "created_at": now, "last_seen_at": now}
-        row["tier"] = tier or self.settings.default_tier
+        tier = starting_tier(self.settings, self.owner)
+        row = {"id": self.owner, "created_at": now, "last_seen_at": now, "tier": tier}
         insert = insert_for(self.session)(UserAccount).values(**row)
         await self.session.execute(insert.on_conflict_do_nothing(index_elements=["id"]))
         touch = update(UserAccount).where(UserAccount.id == self.owner).values(admitted_at=now)
@@ -216,6 +215,11 @@ def _over_month(tier: str, limits: PlanLimits, left: int, advice: str) -> Paymen
         "monthly_spend",
         tier,
     )
+
+
+def starting_tier(settings: Settings, owner: str) -> str:
+    """The tier an owner's row is made with: the local user's in dev mode, else new users'."""
+    return settings.local_tier if owner == LOCAL_OWNER else settings.default_tier
 
 
 def month_start(now: datetime) -> datetime:

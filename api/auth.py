@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import jwt
@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from api.errors import NotSignedIn, Unavailable
 from cofounder.db import UserAccount, insert_for
-from cofounder.db.models import utcnow
+from cofounder.db.models import as_utc, utcnow
 from cofounder.payloads import LOCAL_OWNER
 from cofounder.settings import Settings
 
@@ -173,14 +173,9 @@ async def provision(
             row = {"id": user_id, "created_at": now, "last_seen_at": now, "tier": tier}
             statement = insert_for(session)(UserAccount).values(**row)
             await session.execute(statement.on_conflict_do_nothing(index_elements=["id"]))
-        elif now - _aware(seen) >= SEEN_EVERY:
+        elif now - as_utc(seen) >= SEEN_EVERY:
             stale = update(UserAccount).where(UserAccount.id == user_id)
             await session.execute(stale.values(last_seen_at=now))
         else:
             return
         await session.commit()
-
-
-def _aware(value: datetime) -> datetime:
-    # SQLite hands back naive datetimes; they were written in UTC.
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value

@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from activities.billing.metering import pending_meter_events
 from activities.billing.stripe_api import StripeBilling
-from api.admission import Admit, month_start, next_month
+from api.admission import Admit, month_start, next_month, starting_tier
 from api.errors import Conflict
 from api.schemas.billing import (
     CheckoutRequest,
@@ -22,7 +22,6 @@ from api.schemas.billing import (
 )
 from cofounder.db import Build, LedgerEntry, Project, UserAccount
 from cofounder.db.models import utcnow
-from cofounder.payloads import LOCAL_OWNER
 from cofounder.settings import Settings
 
 
@@ -82,7 +81,7 @@ async def usage(session: AsyncSession, settings: Settings, owner: str) -> UsageO
     start = month_start(utcnow())
     user = await session.get(UserAccount, owner)
     if user is None:
-        tier = _tier_for(settings, owner)  # as admission will make them
+        tier = starting_tier(settings, owner)  # as admission will make them
         user = UserAccount(id=owner, tier=tier, created_at=utcnow(), billing_hold=False)
     by_project = {row.project: row for row in await _ledger_sums(session, owner, start)}
     for slug, count in await _builds_started(session, owner, start):
@@ -139,10 +138,6 @@ async def _builds_started(
         .group_by(Project.slug)
     )
     return [(slug, count) for slug, count in (await session.execute(query)).all()]
-
-
-def _tier_for(settings: Settings, owner: str) -> str:
-    return settings.local_tier if owner == LOCAL_OWNER else settings.default_tier
 
 
 def _configured(stripe: StripeBilling | None) -> StripeBilling:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import structlog
@@ -18,7 +18,7 @@ from api.admission import Admission, Admit, Ask
 from api.errors import Conflict, Unavailable
 from api.schemas.builds import BuildCreate, BuildOut
 from cofounder.db import Build, BuildRequest, Project, insert_for
-from cofounder.db.models import utcnow
+from cofounder.db.models import as_utc, utcnow
 from cofounder.payloads import (
     BUILD_STATUS,
     OWNER,
@@ -113,7 +113,7 @@ async def _first_build(session: AsyncSession, owner: str, key: str, digest: str)
     made = await session.get(BuildRequest, (owner, key))
     if made is None:
         return None
-    if utcnow() - _aware(made.created_at) >= KEY_LIFETIME:
+    if utcnow() - as_utc(made.created_at) >= KEY_LIFETIME:
         await session.delete(made)  # expired: the key starts a new build
         await session.flush()
         return None
@@ -123,11 +123,6 @@ async def _first_build(session: AsyncSession, owner: str, key: str, digest: str)
     project = await session.get(Project, build.project_id) if build else None
     assert build is not None and project is not None
     return BuildOut.from_row(build, project.slug, None)
-
-
-def _aware(value: datetime) -> datetime:
-    # SQLite hands back naive datetimes; they were written in UTC.
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value
 
 
 async def ensure_project(session: AsyncSession, owner: str, slug: str) -> int:

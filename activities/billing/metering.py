@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import structlog
@@ -24,7 +24,7 @@ from activities.billing.errors import BillingNotAuthorized, BillingRefused
 from activities.billing.stripe_api import MeterOutcome, StripeBilling
 from activities.errors import activity_boundary
 from cofounder.db import Build, LedgerEntry, UserAccount
-from cofounder.db.models import utcnow
+from cofounder.db.models import as_utc, utcnow
 from cofounder.payloads.billing import MeterBatch, MeterReport
 from cofounder.settings import Settings
 
@@ -138,7 +138,7 @@ class MeterActivities:
                 row.customer,
                 row.value,
                 identifier=row.identifier,
-                timestamp=int(_utc(row.created_at).timestamp()),
+                timestamp=int(as_utc(row.created_at).timestamp()),
                 idempotency_key=meter_idempotency_key(row.identifier),
             )
         except BillingNotAuthorized:
@@ -164,8 +164,3 @@ def _totals(query: Select) -> Select:
     """How many rows `query` finds, and their cost."""
     rows = query.subquery()
     return select(func.count(), func.coalesce(func.sum(rows.c.cost_micro_usd), 0))
-
-
-def _utc(moment: datetime) -> datetime:
-    # SQLite gives back naive datetimes; every time we store is UTC.
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated
 
 from pydantic import AfterValidator, BeforeValidator, StringConstraints
+
+from cofounder.db.models import as_utc
 
 SLUG_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 GOAL_MAX = 4000
@@ -41,11 +43,6 @@ def check_goal(value: object) -> object:
     return value
 
 
-def _utc(value: datetime) -> datetime:
-    # SQLite hands timestamps back without a zone; they were written in UTC.
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value
-
-
 # The constraints put each rule into /openapi.json; the check before them refuses a mismatch in
 # a sentence instead of pydantic's "String should match pattern '...'". A non-string passes the
 # check untouched and meets pydantic's own type error.
@@ -65,4 +62,4 @@ Goal = Annotated[
 Comment = Annotated[
     str, StringConstraints(max_length=4000, pattern=TEXT_PATTERN), BeforeValidator(check_text)
 ]
-UtcDatetime = Annotated[datetime, AfterValidator(_utc)]
+UtcDatetime = Annotated[datetime, AfterValidator(as_utc)]

@@ -21,6 +21,12 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def as_utc(value: datetime) -> datetime:
+    """A stored time with its zone: SQLite hands times back without one; all were written in
+    UTC."""
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value
+
+
 class Base(DeclarativeBase):
     pass
 
