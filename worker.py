@@ -30,11 +30,14 @@ from activities.sandbox import SandboxRuntime
 from activities.sandbox.activities import SandboxActivities
 from activities.sandbox.local import LocalRuntime
 from activities.sandbox.sweep import sweep_orphans
+from cofounder import cloudwatch, metrics
 from cofounder.artifacts import open_store
 from cofounder.db import make_engine, make_sessionmaker
+from cofounder.logging import register_secrets
 from cofounder.metering_schedule import ensure_metering_schedule
 from cofounder.settings import Settings
 from cofounder.temporal import connect
+from cofounder.temporal_metrics import TemporalMetrics
 from workflows.build import BuildWorkflow
 from workflows.metering import MeteringWorkflow
 
@@ -61,7 +64,7 @@ def build_activities(
     github = github_app(settings)
     llm = LlmActivities(client, settings, store, sessions, github)
     agent = AgentActivities(client, settings, store, sessions, runtime)
-    sandbox = SandboxActivities(settings, store, runtime, github)
+    sandbox = SandboxActivities(settings, store, runtime, github, sessions)
     publish = PublishActivities(settings, store, sessions, github)
     review_session = SessionActivities(settings, store, sessions, github)
     records = BuildRecordActivities(sessions)
@@ -133,14 +136,16 @@ async def running_worker(client: Client, settings: Settings) -> AsyncIterator[Wo
 async def main(settings: Settings | None = None) -> None:
     """Run a worker until SIGINT or SIGTERM."""
     settings = settings or Settings()
-    client = await connect(settings)
+    register_secrets(settings)  # its secrets are masked in every log line from here on
+    temporal_metrics = TemporalMetrics()  # the SDK's metrics, beside ours in the registry
+    client = await connect(settings, runtime=temporal_metrics.runtime)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     if settings.billing:
         await ensure_metering_schedule(client, settings)
-    async with running_worker(client, settings):
+    async with running_worker(client, settings), serving_metrics(settings, temporal_metrics):
         log.info(
             "worker started", task_queue=settings.task_queue, model_url=settings.model_base_url
         )
@@ -148,6 +153,20 @@ async def main(settings: Settings | None = None) -> None:
         await stop.wait()
         sweeping.cancel()
     log.info("worker stopped")
+
+
+@asynccontextmanager
+async def serving_metrics(settings: Settings, temporal: TemporalMetrics) -> AsyncIterator[None]:
+    """While the block runs: Temporal's metrics drained into the registry, which is served on
+    the worker's metrics port and put to CloudWatch when a namespace is set."""
+    stop_serving = metrics.serve(settings.worker_metrics_host, settings.worker_metrics_port)
+    draining = asyncio.create_task(temporal.run())
+    try:
+        async with cloudwatch.publishing(settings):
+            yield
+    finally:
+        draining.cancel()
+        await asyncio.to_thread(stop_serving)
 
 
 async def _sweep_forever(runtime: SandboxRuntime, client: Client) -> None:

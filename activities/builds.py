@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import or_, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 
 from activities.errors import CofounderError, activity_boundary
 from activities.ledger import build_usage
+from cofounder import build_log, metrics
 from cofounder.db import Build, BuildEvent, insert_for
-from cofounder.db.models import utcnow
+from cofounder.db.models import as_utc, utcnow
 from cofounder.payloads import CostSummary, RecordedEvent, StatusUpdate
 
 
@@ -49,13 +51,17 @@ class BuildRecordActivities:
         }
         newer_or_same = or_(Build.status_at.is_(None), Build.status_at <= at)
         async with self.sessions() as session:
+            before = await _phase_before(session, status)
             await self._update(session, status.build_id, values, newer_or_same)
             # A retried write finds its event already there (unique build, run, seq).
             insert = insert_for(session)(BuildEvent).values(event)
-            await session.execute(
+            added = await session.execute(
                 insert.on_conflict_do_nothing(index_elements=["build_id", "run_id", "seq"])
             )
+            await build_log.add(session, _phase_entry(status, at))
             await session.commit()
+        if added.rowcount:  # type: ignore[attr-defined]  # measured once, not on a retry
+            _measure_phase(before, status, at)
         return RecordedEvent(run_id=status.run_id, seq=status.seq)
 
     @activity.defn
@@ -83,3 +89,42 @@ class BuildRecordActivities:
             return  # the row exists and already shows a later phase
         # The API commits the row right after starting the workflow; retrying covers the gap.
         raise CofounderError(f"build {build_id} is not in the database")
+
+
+def _phase_entry(status: StatusUpdate, at: datetime) -> dict[str, Any]:
+    return build_log.phase(
+        status.build_id,
+        run_id=status.run_id,
+        seq=status.seq,
+        status=status.status.value,
+        attempt=status.attempts,
+        error=status.error,
+        cost_micro_usd=status.cost_micro_usd,
+        at=at,
+    )
+
+
+async def _phase_before(
+    session: AsyncSession, status: StatusUpdate
+) -> tuple[str | None, datetime | None, bool]:
+    """The build's status and since when (its creation, for the first phase) before this
+    event, and whether no earlier event of the build had this event's status."""
+    query = select(Build.status, Build.status_at, Build.created_at)
+    row = (await session.execute(query.where(Build.id == status.build_id))).one_or_none()
+    seen = await session.scalar(
+        select(func.count())
+        .select_from(BuildEvent)
+        .where(BuildEvent.build_id == status.build_id, BuildEvent.status == status.status.value)
+    )
+    if row is None:
+        return None, None, not seen
+    return row.status, as_utc(row.status_at or row.created_at), not seen
+
+
+def _measure_phase(
+    before: tuple[str | None, datetime | None, bool], status: StatusUpdate, at: datetime
+) -> None:
+    left, since, first = before
+    if since is not None and since > as_utc(at):
+        return  # a later phase of a newer run was already there: this event moved nothing
+    metrics.phase_moved(left, since, status.status, as_utc(at), first)

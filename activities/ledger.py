@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from cofounder import build_log, metrics
 from cofounder.db import LedgerEntry, insert_for
 from cofounder.payloads import Usage
 
@@ -18,8 +19,9 @@ async def record_call(
     model: str,
     usage: Usage,
     step: int | None = None,
-) -> None:
-    """Insert the ledger row for one LLM call; a second insert with the same key does nothing."""
+) -> bool:
+    """Insert the ledger row for one LLM call, with its `cost` event in the build's log;
+    a second insert with the same key does nothing. Whether this one was the first."""
     values = dict(
         idempotency_key=idempotency_key,
         build_id=build_id,
@@ -34,8 +36,28 @@ async def record_call(
     )
     async with sessions() as session:
         stmt = insert_for(session)(LedgerEntry).values(**values)
-        await session.execute(stmt.on_conflict_do_nothing(index_elements=["idempotency_key"]))
+        inserted = await session.execute(
+            stmt.on_conflict_do_nothing(index_elements=["idempotency_key"])
+        )
+        first = bool(inserted.rowcount)  # type: ignore[attr-defined]
+        if first:
+            total = await session.scalar(
+                select(func.sum(LedgerEntry.cost_micro_usd)).where(LedgerEntry.build_id == build_id)
+            )
+            data = {
+                "role": role,
+                "model": model,
+                "step": step,
+                "call_usd": usage.cost_micro_usd / 1_000_000,
+                "total_usd": int(total or 0) / 1_000_000,  # PostgreSQL sums to a Decimal
+            }
+            await build_log.add(
+                session, build_log.entry(build_id, "cost", f"cost:{idempotency_key}", data)
+            )
         await session.commit()
+    if first:  # counted with its row: a journaled retry finds the row there and counts nothing
+        metrics.model_called(model, role, usage)
+    return first
 
 
 async def build_usage(sessions: async_sessionmaker[AsyncSession], build_id: str) -> Usage:

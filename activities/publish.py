@@ -26,6 +26,7 @@ from activities.github.app import GitHubApp, linked
 from activities.github.publish import Change, publish_on_github
 from activities.gitpush import Pushed, push_branch
 from activities.gitrepo import MAIN, check_names, ensure_remote
+from cofounder import build_log
 from cofounder.artifacts import ArtifactStore
 from cofounder.db import Build, PullRequest
 from cofounder.db.models import as_utc
@@ -121,6 +122,8 @@ class PublishActivities:
         async with self.sessions() as session:
             session.add(row)
             try:
+                await session.flush()
+                await build_log.add(session, build_log.pull_request(row, "opened"))
                 await session.commit()
             except IntegrityError:
                 await session.rollback()

@@ -25,7 +25,9 @@ from activities.github.replies import reply_once, review_comments, thread_of
 from activities.gitpush import Pushed, Remote, push_over
 from activities.gitrepo import check_names, ensure_remote
 from activities.iteration_reply import iteration_status, marker, reply_body
+from cofounder import build_log
 from cofounder.artifacts import ArtifactStore
+from cofounder.build_log import SUMMARY_CHARS, clip
 from cofounder.db import PullRequest, ReviewIteration
 from cofounder.db.iterations import ITERATION_PUSHED
 from cofounder.payloads import PullRequestRef
@@ -68,7 +70,12 @@ class SessionActivities:
         items = [_item(item, threads) for item in request.items]
         gathered = {"build_id": request.build_id, "iteration": request.iteration, "items": items}
         ref = await self.store.for_owner(request.owner).put_json(gathered)
-        return FeedbackBrief(feedback_ref=ref, summary=summarize(request.items))
+        summary = summarize(request.items)
+        started = build_log.iteration(
+            request.build_id, request.iteration, "started", summary=clip(summary, SUMMARY_CHARS)
+        )
+        await build_log.append(self.sessions, started)
+        return FeedbackBrief(feedback_ref=ref, summary=summary)
 
     @activity.defn
     @activity_boundary
@@ -141,6 +148,10 @@ class SessionActivities:
                 .where(PullRequest.build_id == build_id)
                 .values(head_sha=pushed.head_sha, diff=pushed.diff)
             )
+            query = select(PullRequest).where(PullRequest.build_id == build_id)
+            row = (await session.execute(query)).scalar_one_or_none()
+            if row is not None:
+                await build_log.add(session, build_log.pull_request(row, "updated"))
             await session.commit()
 
     async def _reply(self, request: IterationRequest, body: str) -> str | None:
@@ -156,9 +167,12 @@ class SessionActivities:
 
     async def _record(self, row: ReviewIteration) -> IterationResult:
         """Insert the iteration's row once; a concurrent or earlier insert wins and is returned."""
+        ended = build_log.iteration(row.build_id, row.number, "ended", status=row.status)
         async with self.sessions() as session:
             session.add(row)
             try:
+                await session.flush()
+                await build_log.add(session, ended)
                 await session.commit()
             except IntegrityError:
                 await session.rollback()

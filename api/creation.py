@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import uuid
+from collections.abc import Awaitable
 from datetime import timedelta
 from typing import Any
 
@@ -17,6 +19,7 @@ from temporalio.common import SearchAttributePair, TypedSearchAttributes
 from api.admission import Admission, Admit, Ask
 from api.errors import Conflict, Unavailable
 from api.schemas.builds import BuildCreate, BuildOut
+from cofounder import metrics
 from cofounder.db import Build, BuildRequest, Project, insert_for
 from cofounder.db.models import as_utc, utcnow
 from cofounder.payloads import (
@@ -65,27 +68,22 @@ async def create_build(
             await session.rollback()
             return first
     admission = await admit.check(user, Ask(request.project, request.budget_usd))
-    project_id = await ensure_project(session, owner, request.project)
-    build = _new_build(owner, project_id, request, admission)
+    project = await load_project(session, owner, request.project)
+    build = new_build(owner, project.id, request, admission)
     session.add(build)
     if idempotency_key is not None:
         session.add(
             BuildRequest(owner=owner, key=idempotency_key, body_sha256=digest, build_id=build.id)
         )
-    # Flushed, not committed: the rows are only kept once the workflow has really started.
-    await session.flush()
-    handle = await _start_workflow(session, client, settings, build, request, admission, request_id)
-    try:
-        await session.commit()
-    except Exception as err:
-        await session.rollback()
-        await _terminate(handle, "the API could not save the build")
-        raise Unavailable("could not save the build; it was not started") from err
+    starting = _start_workflow(client, settings, build, project, admission, request_id)
+    await _save_when_started(session, starting)
+    metrics.build_started()
     log.info("build created", build_id=build.id, project=request.project, tier=admission.tier)
     return BuildOut.from_row(build, request.project, None)
 
 
-def _new_build(owner: str, project_id: int, request: BuildCreate, admission: Admission) -> Build:
+def new_build(owner: str, project_id: int, request: BuildCreate, admission: Admission) -> Build:
+    """A new build's row (queued, under a new id), not yet in any session."""
     build_id = new_build_id()
     return Build(
         id=build_id,
@@ -126,38 +124,96 @@ async def _first_build(session: AsyncSession, owner: str, key: str, digest: str)
 
 
 async def ensure_project(session: AsyncSession, owner: str, slug: str) -> int:
-    """The project's id, inserting it if new; ON CONFLICT keeps concurrent first uses safe."""
-    statement = (
-        insert_for(session)(Project)
-        .values(owner=owner, slug=slug, created_at=utcnow())
-        .on_conflict_do_nothing(index_elements=["owner", "slug"])
-    )
-    await session.execute(statement)
-    found = select(Project.id).where(Project.owner == owner, Project.slug == slug)
-    return int((await session.execute(found)).scalar_one())
+    """The project's id, inserting it if new."""
+    return (await load_project(session, owner, slug)).id
+
+
+async def load_project(session: AsyncSession, owner: str, slug: str) -> Project:
+    """The owner's project, inserted if new; ON CONFLICT keeps concurrent first uses safe. One
+    that exists costs one read, and no write: on SQLite a write takes the database's lock."""
+    found = select(Project).where(Project.owner == owner, Project.slug == slug)
+    project = await session.scalar(found)
+    if project is None:
+        statement = (
+            insert_for(session)(Project)
+            .values(owner=owner, slug=slug, created_at=utcnow())
+            .on_conflict_do_nothing(index_elements=["owner", "slug"])
+        )
+        await session.execute(statement)
+        project = (await session.scalars(found)).one()
+    return project
+
+
+async def _save_when_started(
+    session: AsyncSession, starting: Awaitable[WorkflowHandle[Any, Any]]
+) -> None:
+    """Commit the session's rows once the workflow has started: all or nothing.
+
+    The rows are flushed while the start is on its way (their round trip is off the request's
+    path) but committed only after it: if either fails, the rows are rolled back and a started
+    workflow is terminated.
+    """
+    started, flushed = await asyncio.gather(starting, session.flush(), return_exceptions=True)
+    if isinstance(started, BaseException):
+        await session.rollback()
+        raise started
+    if isinstance(flushed, BaseException):
+        await _terminate(started, "the API could not write the build")
+        await session.rollback()
+        raise flushed
+    try:
+        await session.commit()
+    except Exception as err:
+        await session.rollback()
+        await _terminate(started, "the API could not save the build")
+        raise Unavailable("could not save the build; it was not started") from err
 
 
 async def _start_workflow(
-    session: AsyncSession,
     client: Client,
     settings: Settings,
     build: Build,
-    request: BuildCreate,
+    project: Project,
     admission: Admission,
     request_id: str | None,
 ) -> WorkflowHandle[Any, Any]:
-    project = await session.get(Project, build.project_id)
     link = None
-    if project is not None and project.repository and project.installation_id is not None:
+    if project.repository and project.installation_id is not None:
         link = RepositoryLink(
             repository=project.repository, installation_id=project.installation_id
         )
-    payload = BuildInput(
+    try:
+        return await client.start_workflow(
+            BuildWorkflow.run,
+            workflow_input(settings, build, project.slug, admission, link),
+            id=build.workflow_id,
+            task_queue=settings.task_queue,
+            search_attributes=start_attributes(project.slug, build.owner),
+            memo={"request_id": request_id} if request_id else None,
+            rpc_timeout=START_TIMEOUT,
+        )
+    except Exception as err:
+        log.warning("workflow start failed", build_id=build.id, error=str(err))
+        raise Unavailable(
+            f"could not start the build: Temporal is unavailable ({type(err).__name__}); "
+            "nothing was created, try again"
+        ) from err
+
+
+def workflow_input(
+    settings: Settings,
+    build: Build,
+    project: str,
+    admission: Admission,
+    link: RepositoryLink | None,
+) -> BuildInput:
+    """The input of a new build's workflow."""
+    return BuildInput(
         repository=link,
         build_id=build.id,
-        project=request.project,
-        goal=request.goal,
-        require_approval=request.require_approval,
+        project=project,
+        goal=build.goal,
+        require_approval=build.require_approval,
         max_attempts=settings.max_attempts,
         max_turns=settings.max_turns,
         max_review_rounds=settings.max_review_rounds,
@@ -169,30 +225,17 @@ async def _start_workflow(
             wait_seconds=settings.budget_wait_seconds,
         ),
     )
-    attributes = TypedSearchAttributes(
+
+
+def start_attributes(project: str, owner: str) -> TypedSearchAttributes:
+    """The search attributes a new build's workflow starts with."""
+    return TypedSearchAttributes(
         [
             SearchAttributePair(BUILD_STATUS, BuildStatus.QUEUED.value),
-            SearchAttributePair(PROJECT, request.project),
-            SearchAttributePair(OWNER, build.owner),
+            SearchAttributePair(PROJECT, project),
+            SearchAttributePair(OWNER, owner),
         ]
     )
-    try:
-        return await client.start_workflow(
-            BuildWorkflow.run,
-            payload,
-            id=build.workflow_id,
-            task_queue=settings.task_queue,
-            search_attributes=attributes,
-            memo={"request_id": request_id} if request_id else None,
-            rpc_timeout=START_TIMEOUT,
-        )
-    except Exception as err:
-        await session.rollback()
-        log.warning("workflow start failed", build_id=build.id, error=str(err))
-        raise Unavailable(
-            f"could not start the build: Temporal is unavailable ({type(err).__name__}); "
-            "nothing was created, try again"
-        ) from err
 
 
 async def _terminate(handle: WorkflowHandle[Any, Any], reason: str) -> None:

@@ -29,7 +29,9 @@ class User:
     admin: bool = False
 
 
-def get_settings(request: Request) -> Settings:
+# The dependencies that only read app state are coroutines: FastAPI runs a plain function in its
+# thread pool, a thread hop per dependency per request.
+async def get_settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
@@ -40,24 +42,24 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
         yield session
 
 
-def get_temporal(request: Request) -> Client:
+async def get_temporal(request: Request) -> Client:
     client: Client = request.app.state.temporal
     return client
 
 
-def get_artifacts(request: Request) -> ArtifactStore:
+async def get_artifacts(request: Request) -> ArtifactStore:
     """The whole store; a route reads only its caller's part (`for_owner`)."""
     store: ArtifactStore = request.app.state.artifacts
     return store
 
 
-def get_github(request: Request) -> GitHubApp | None:
+async def get_github(request: Request) -> GitHubApp | None:
     """The GitHub App, or None when none is configured."""
     app: GitHubApp | None = request.app.state.github
     return app
 
 
-def get_stripe(request: Request) -> StripeBilling | None:
+async def get_stripe(request: Request) -> StripeBilling | None:
     """Stripe, or None when billing is not configured."""
     stripe: StripeBilling | None = request.app.state.stripe
     return stripe

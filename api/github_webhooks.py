@@ -30,6 +30,7 @@ from api import github_feedback
 from api.controls import send_closed, send_feedback
 from api.errors import Invalid, Unauthorized
 from api.github_feedback import Asked, Payload, field, part, repository_of
+from cofounder import build_log
 from cofounder.db import (
     Build,
     GitHubInstallation,
@@ -182,6 +183,7 @@ async def _pull_request(context: Context, payload: Payload) -> bool:
         if merged:
             row.merged_at = utcnow()
             row.merge_commit_sha = pull.get("merge_commit_sha")
+        await build_log.add(context.session, build_log.pull_request(row, row.state))
         await send_closed(context.client, workflow_id, closed)
     return bool(found)
 

@@ -25,11 +25,13 @@ from activities.github.app import github_app
 from api.admission import Refused
 from api.auth import clerk_verifier
 from api.errors import ServiceError
+from api.event_hub import EventHub
 from api.ratelimit import LIMIT_RESPONSES, limit_mutations, open_limiter
-from api.routes import admin, billing, builds, health, projects, webhooks
+from api.routes import admin, billing, builds, health, metrics, projects, webhooks
+from cofounder import cloudwatch
 from cofounder.artifacts import open_store
 from cofounder.db import make_engine, make_sessionmaker
-from cofounder.logging import REQUEST_ID_HEADER, request_id
+from cofounder.logging import REQUEST_ID_HEADER, register_secrets, request_id
 from cofounder.settings import Settings
 from cofounder.temporal import connect
 
@@ -45,16 +47,19 @@ def create_app(settings: Settings | None = None, *, client: Client | None = None
     The database schema comes from Alembic (`cofounder db upgrade`), never from here.
     """
     settings = settings or Settings()
+    register_secrets(settings)  # its secrets are masked in every log line from here on
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         engine = make_engine(settings.resolved_database_url)
         limiter = open_limiter(settings)  # None: no rate limit
         stripe: StripeBilling | None = None
+        hub: EventHub | None = None
         try:
             app.state.settings = settings
             app.state.limiter = limiter
             app.state.sessions = make_sessionmaker(engine)
+            app.state.event_hub = hub = EventHub(app.state.sessions)
             app.state.temporal = client or await connect(settings)
             # One store for the app's life: an S3 store's boto3 client is made once, not per read.
             app.state.artifacts = open_store(settings)
@@ -63,8 +68,11 @@ def create_app(settings: Settings | None = None, *, client: Client | None = None
             stripe = StripeBilling.from_settings(settings)  # None: no billing
             app.state.stripe = stripe
             log.info("api started", task_queue=settings.task_queue)
-            yield
+            async with cloudwatch.publishing(settings):  # nothing without a namespace
+                yield
         finally:
+            if hub is not None:
+                await hub.aclose()
             if limiter is not None:
                 await limiter.aclose()
             if stripe is not None:
@@ -82,6 +90,7 @@ def create_app(settings: Settings | None = None, *, client: Client | None = None
     limited = [Depends(limit_mutations)]
     app.include_router(builds.router, dependencies=limited, responses=LIMIT_RESPONSES)
     app.include_router(health.router)
+    app.include_router(metrics.router)  # scraped, not limited
     app.include_router(projects.router, dependencies=limited, responses=LIMIT_RESPONSES)
     app.include_router(projects.installations, dependencies=limited, responses=LIMIT_RESPONSES)
     app.include_router(billing.router, dependencies=limited, responses=LIMIT_RESPONSES)

@@ -23,6 +23,7 @@ from api.controls import send_closed
 from api.errors import Conflict, Unavailable
 from api.queries import load_build
 from api.schemas.pull_requests import PullRequestOut
+from cofounder import build_log
 from cofounder.db import PullRequest
 from cofounder.db.models import PR_CLOSED, PR_MERGED, PR_OPEN
 from cofounder.payloads import PullRequestClosed
@@ -57,7 +58,10 @@ async def merge_pull_request(
         .where(PullRequest.id == pr.id, PullRequest.state == PR_OPEN)
         .values(state=PR_MERGED, merged_at=datetime.now(UTC), merge_commit_sha=merged.sha)
     )
-    await session.execute(statement)  # a concurrent request's merge, recorded first, stands
+    moved = await session.execute(statement)  # a concurrent request's merge, first, stands
+    if moved.rowcount:  # type: ignore[attr-defined]
+        await session.refresh(pr)
+        await build_log.add(session, build_log.pull_request(pr, "merged"))
     await session.commit()
     await session.refresh(pr)
     log.info("pull request merged", build_id=build_id, sha=pr.merge_commit_sha)
@@ -88,7 +92,10 @@ async def close_pull_request(
         .where(PullRequest.id == pr.id, PullRequest.state == PR_OPEN)
         .values(state=PR_CLOSED)
     )
-    await session.execute(statement)  # a merge recorded first stands
+    moved = await session.execute(statement)  # a merge recorded first stands
+    if moved.rowcount:  # type: ignore[attr-defined]
+        await session.refresh(pr)
+        await build_log.add(session, build_log.pull_request(pr, "closed"))
     await session.commit()
     await session.refresh(pr)
     log.info("pull request closed", build_id=build_id, state=pr.state)

@@ -115,7 +115,7 @@ async def live_build(session: AsyncSession, client: Client, owner: str, build_id
     ).all()
     handle = client.get_workflow_handle(build.workflow_id)
     view = None
-    if not build.status.terminal or await _running_again(handle):
+    if not build.status.terminal or await running_again(handle):
         view = await _live_view(handle, build_id)
     if view is not None:
         build = build.with_view(view)
@@ -152,14 +152,18 @@ def _latest_run(events: Sequence[BuildEvent]) -> str:
     return max(events, key=lambda e: e.at).run_id if events else ""
 
 
-async def _running_again(handle: WorkflowHandle[Any, Any]) -> bool:
-    """Whether a build recorded as finished runs again (an operator reset it)."""
+async def running_again(handle: WorkflowHandle[Any, Any], ended_run: str | None = None) -> bool:
+    """Whether a build recorded as finished runs again (an operator reset it): its workflow
+    runs, in another run than `ended_run` (the one that recorded the ending, which may still
+    be winding down), when that is known."""
     try:
         description = await handle.describe(rpc_timeout=STATUS_QUERY_TIMEOUT)
     except Exception as err:
         log.debug("describe failed; answering from the database", workflow=handle.id, error=err)
         return False
-    return description.status == WorkflowExecutionStatus.RUNNING
+    if description.status != WorkflowExecutionStatus.RUNNING:
+        return False
+    return not ended_run or description.run_id != ended_run
 
 
 async def _live_view(handle: WorkflowHandle[Any, Any], build_id: str) -> BuildView | None:

@@ -3,8 +3,8 @@
 1. Demo builds end to end (real dev server, offline model, worker, SQLite): from each history,
    wall time (workflow started -> completed) against the sum of activity times (each activity's
    started -> completed); the difference is orchestration overhead.
-2. `POST /api/builds` over real HTTP against a bare `client.start_workflow` of the same workflow,
-   payload and search attributes, on a task queue no worker polls, in alternating batches.
+2. Starting a build: `POST /api/builds` over real HTTP against Temporal's own HTTP API and a bare
+   `client.start_workflow` starting the same workflow, in alternating batches (bench_start).
 
     .venv/bin/python -m bench.bench_build [--builds N] [--requests M]
 """
@@ -14,40 +14,28 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
-import math
 import statistics
 import tempfile
 import time
 import uuid
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from functools import partial
 from pathlib import Path
 
-import httpx
 from temporalio.api.enums.v1 import EventType
 from temporalio.api.history.v1 import HistoryEvent
 from temporalio.client import Client, WorkflowHistory
-from temporalio.common import SearchAttributePair, TypedSearchAttributes
 
-from api import creation
-from api.main import create_app
+from bench.bench_start import bench_starts, print_rows, start_rows
 from bench.local_stack import bench_settings, local_temporal
 from cofounder.db import make_engine, make_sessionmaker
 from cofounder.logging import configure_logging
 from cofounder.offline_model.server import create_app as create_model_app
-from cofounder.payloads import BUILD_STATUS, PROJECT, BuildInput, BuildStatus
+from cofounder.payloads import BuildInput, BuildStatus
 from cofounder.settings import Settings
-from tests.conftest import ServerThread
+from tests.conftest import ServerThread, free_port
 from tests.helpers import GOAL, insert_build
 from worker import running_worker
 from workflows.build import BuildWorkflow
-
-WARMUP = 10  # requests per side before measuring: connections, imports and caches settle
-BATCH = 20  # requests per side per turn; the order of the two sides alternates every turn
-TERMINATE_CONCURRENCY = 50
-
-Batch = tuple[list[float], list[str]]  # latencies in seconds, workflow ids started
 
 
 @dataclass(frozen=True)
@@ -118,91 +106,7 @@ async def bench_demo(client: Client, settings: Settings, builds: int) -> list[Bu
     return timings
 
 
-def api_batch(http: httpx.Client, count: int) -> Batch:
-    """`count` sequential POSTs (blocking; run in a thread): latencies and workflow ids."""
-    latencies, ids = [], []
-    for _ in range(count):
-        began = time.perf_counter()
-        response = http.post("/api/builds", json={"project": "demo", "goal": GOAL})
-        latencies.append(time.perf_counter() - began)
-        response.raise_for_status()
-        ids.append(response.json()["workflow_id"])
-    return latencies, ids
-
-
-async def raw_batch(client: Client, settings: Settings, count: int) -> Batch:
-    """`count` sequential starts shaped exactly like the API's, minus its database rows."""
-    latencies, ids = [], []
-    attributes = TypedSearchAttributes(
-        [
-            SearchAttributePair(BUILD_STATUS, BuildStatus.QUEUED.value),
-            SearchAttributePair(PROJECT, "demo"),
-        ]
-    )
-    for _ in range(count):
-        build_id = creation.new_build_id()
-        payload = BuildInput(
-            build_id=build_id, project="demo", goal=GOAL, max_attempts=settings.max_attempts
-        )
-        began = time.perf_counter()
-        handle = await client.start_workflow(
-            BuildWorkflow.run,
-            payload,
-            id=f"build-{build_id}",
-            task_queue=settings.task_queue,
-            search_attributes=attributes,
-            memo={"request_id": uuid.uuid4().hex},
-            rpc_timeout=creation.START_TIMEOUT,
-        )
-        latencies.append(time.perf_counter() - began)
-        ids.append(handle.id)
-    return latencies, ids
-
-
-async def bench_start(
-    client: Client, settings: Settings, requests: int
-) -> tuple[list[float], list[float]]:
-    """API and raw start latencies, interleaved in batches; every started workflow is ended."""
-    api: list[float] = []
-    raw: list[float] = []
-    started: list[str] = []
-    with ServerThread(create_app(settings, client=client)) as server:
-        with httpx.Client(base_url=server.url, timeout=30) as http:
-            try:
-                started += (await asyncio.to_thread(api_batch, http, WARMUP))[1]
-                started += (await raw_batch(client, settings, WARMUP))[1]
-                for turn in range(math.ceil(requests / BATCH)):
-                    size = min(BATCH, requests - turn * BATCH)
-                    sides: list[tuple[list[float], Callable[[], Awaitable[Batch]]]] = [
-                        (api, partial(asyncio.to_thread, api_batch, http, size)),
-                        (raw, partial(raw_batch, client, settings, size)),
-                    ]
-                    # Alternating who goes first keeps drift (GC, the server's own work) even.
-                    for latencies, batch in sides if turn % 2 == 0 else sides[::-1]:
-                        got, ids = await batch()
-                        latencies += got
-                        started += ids
-            finally:
-                await terminate(client, started)
-    return api, raw
-
-
-async def terminate(client: Client, workflow_ids: list[str]) -> None:
-    """End the queued workflows this run started, a bounded number at a time."""
-    for i in range(0, len(workflow_ids), TERMINATE_CONCURRENCY):
-        chunk = workflow_ids[i : i + TERMINATE_CONCURRENCY]
-        await asyncio.gather(
-            *(client.get_workflow_handle(w).terminate(reason="benchmark done") for w in chunk)
-        )
-
-
-def percentile(values: list[float], p: float) -> float:
-    """Nearest-rank percentile."""
-    ordered = sorted(values)
-    return ordered[max(0, math.ceil(p / 100 * len(ordered)) - 1)]
-
-
-def report(timings: list[BuildTiming], api: list[float], raw: list[float]) -> None:
+def report(timings: list[BuildTiming], starts: dict[str, list[float]]) -> None:
     print(f"\n{'build':<18}{'wall':>8}{'activities':>17}{'overhead':>10}{'wall/act':>10}")
     for t in timings:
         print(
@@ -213,25 +117,19 @@ def report(timings: list[BuildTiming], api: list[float], raw: list[float]) -> No
     busy = statistics.median(t.activities for t in timings)
     overhead = statistics.median(t.overhead for t in timings)
     ratio = statistics.median(t.ratio for t in timings)
-    api50, api99 = percentile(api, 50) * 1e3, percentile(api, 99) * 1e3
-    raw50, raw99 = percentile(raw, 50) * 1e3, percentile(raw, 99) * 1e3
     rows = [
         (
             f"demo build ({len(timings)} runs, median)",
             f"wall {wall:.2f}s   activities {busy:.2f}s   overhead {overhead:.2f}s   "
             f"wall/activities {ratio:.2f}x",
         ),
-        (f"POST /api/builds ({len(api)} req)", f"p50 {api50:5.1f}ms   p99 {api99:5.1f}ms"),
-        (f"raw start_workflow ({len(raw)})", f"p50 {raw50:5.1f}ms   p99 {raw99:5.1f}ms"),
-        ("ratio API/raw", f"p50 {api50 / raw50:5.2f}x    p99 {api99 / raw99:5.2f}x"),
+        *start_rows(starts),
     ]
-    print()
-    for label, figures in rows:
-        print(f"{label:<31}{figures}")
+    print_rows(rows)
     print(
         "\nMedians are per column, so the median overhead need not equal wall - activities.\n"
-        "The API side writes database rows (project upsert + build insert, SQLite) and goes\n"
-        "through HTTP; the raw side is the bare start_workflow call and writes no rows."
+        "The API side also admits the build and writes its build row (SQLite); the other two\n"
+        "start the same workflow and write nothing else."
     )
 
 
@@ -242,14 +140,16 @@ async def run(builds: int, requests: int) -> None:
         ServerThread(create_model_app()) as model,
     ):
         settings = await bench_settings(Path(tmp) / "data", model.url)
-        async with local_temporal() as env:
+        port = free_port()
+        async with local_temporal(http_port=port) as env:
             print(f"running {builds} demo builds ...", flush=True)
             timings = await bench_demo(env.client, settings, builds)
-            print(f"timing {requests} API starts against {requests} raw starts ...", flush=True)
+            print(f"timing {requests} starts per side ...", flush=True)
             # No worker polls this queue: started builds stay queued until terminated.
             idle = settings.model_copy(update={"task_queue": f"bench-idle-{uuid.uuid4().hex[:8]}"})
-            api, raw = await bench_start(env.client, idle, requests)
-    report(timings, api, raw)
+            http_api = f"http://127.0.0.1:{port}"
+            starts = await bench_starts(env.client, idle, http_api, requests)
+    report(timings, starts)
     print(f"\ntotal run {time.perf_counter() - began:.1f}s")
 
 

@@ -20,8 +20,9 @@ from cofounder.temporal import SEARCH_ATTRIBUTE_KEYS, temporal_binary
 
 
 @asynccontextmanager
-async def local_temporal() -> AsyncIterator[WorkflowEnvironment]:
-    """A dev server with the app's search attributes, its banner kept off our stdout."""
+async def local_temporal(http_port: int | None = None) -> AsyncIterator[WorkflowEnvironment]:
+    """A dev server with the app's search attributes, its banner kept off our stdout; with
+    `http_port`, it also serves Temporal's HTTP API there."""
     sys.stdout.flush()
     saved = os.dup(1)
     # The server inherits fd 1 when spawned; pointing it at stderr keeps stdout the report.
@@ -32,6 +33,7 @@ async def local_temporal() -> AsyncIterator[WorkflowEnvironment]:
             search_attributes=SEARCH_ATTRIBUTE_KEYS,
             data_converter=pydantic_data_converter,
             dev_server_log_level="error",
+            dev_server_extra_args=["--http-port", str(http_port)] if http_port else [],
         )
     finally:
         os.dup2(saved, 1)

@@ -5,17 +5,19 @@ from __future__ import annotations
 
 import textwrap
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
 import httpx
+from httpx_sse import SSEError
+
+from cofounder.event_stream import BuildEvent, StreamRefused, build_events
 
 # Where following a build stops: it ended, or its first pass did (its pull request is in review).
 SETTLED = {"succeeded", "in_review", "merged", "closed", "expired", "failed", "cancelled"}
 # The endings that are a success: the code is in a pull request (or already merged).
 SUCCEEDED = {"succeeded", "in_review", "merged"}
-FINAL_EVENT_GRACE = 10.0  # seconds
 UNAVAILABLE_PATIENCE = 30.0  # seconds a follower waits out an unreachable API or database
 
 
@@ -163,69 +165,74 @@ def describe(event: dict[str, Any]) -> str:
     return line
 
 
-def follow(
-    api: BuildsApi, build_id: str, say: Callable[[str], None], interval: float = 0.25
-) -> dict[str, Any]:
-    """Print every phase change, in order, until the build settles (ends, or is in review with
-    its pull request open); return the build as it is then.
+def follow(api: BuildsApi, build_id: str, say: Callable[[str], None]) -> dict[str, Any]:
+    """Print every phase change as the build's event stream tells it, until the build settles
+    (ends, or is in review with its pull request open); return the build as it is then.
 
-    Events are told apart by run and seq, so a build reset by an operator while it is followed
-    goes on printing its new run, and an earlier run's ending never stops the follower.
+    A settling phase is printed once the stream ends after it: should an operator reset the
+    build, its new run's phases come next and supersede it (the stream goes on while the
+    workflow runs again).
     """
-    printed: set[tuple[str, int]] = set()
-    ended_polls = 0
     started = datetime.now(UTC)
-    while True:
-        build = _get_patiently(api, build_id)
-        progress = build.get("progress", [])
-        for event in progress:
-            key = (event.get("run_id", ""), event["seq"])
-            if key in printed:
-                continue
-            printed.add(key)
-            at = datetime.fromisoformat(event["at"].replace("Z", "+00:00"))
-            elapsed = max(0.0, (at - started).total_seconds())
-            say(f"  [{elapsed:6.1f}s] ${event['cost_usd']:.4f}  {describe(event)}")
+    held: dict[str, Any] | None = None
+    for event in _events(api, build_id, "settled"):
+        if event.kind != "phase":
+            continue
+        held = None  # a later phase: whatever was held was not the end
+        if event.data["status"] in SETTLED:
+            held = event.data
+            continue
+        say(_phase_line(event.data, started))
+        if event.data["status"] == "awaiting_approval":
             # Only a gate still waiting is worth the plan and a command; a past one is history.
-            if event["status"] == "awaiting_approval" and build["status"] == "awaiting_approval":
+            if _get_patiently(api, build_id)["status"] == "awaiting_approval":
                 _show_plan(api, build_id, say)
-        if build["status"] not in SETTLED:
-            ended_polls = 0
-        elif progress and _ends_current_run(build, progress[-1]):
-            return build
-        else:
-            # The live status can run a moment ahead of the recorded progress: wait (briefly)
-            # for the final event so the last phase is printed too.
-            ended_polls += 1
-            if ended_polls * interval > FINAL_EVENT_GRACE:
-                return build
-        time.sleep(interval)
+    if held is not None:
+        say(_phase_line(held, started))
+    return _get_patiently(api, build_id)
 
 
-def _ends_current_run(build: dict[str, Any], event: dict[str, Any]) -> bool:
-    current = build.get("run_id")
-    same_run = not current or event.get("run_id", current) == current
-    return event["status"] in SETTLED and same_run
+def _phase_line(phase: dict[str, Any], started: datetime) -> str:
+    at = datetime.fromisoformat(phase["at"].replace("Z", "+00:00"))
+    elapsed = max(0.0, (at - started).total_seconds())
+    return f"  [{elapsed:6.1f}s] ${phase['cost_usd']:.4f}  {describe(phase)}"
+
+
+def _events(api: BuildsApi, build_id: str, until: str) -> Iterator[BuildEvent]:
+    """The build's event stream, its failures worded as the API's other answers are."""
+    try:
+        yield from build_events(api.http, build_id, until, UNAVAILABLE_PATIENCE)
+    except StreamRefused as err:
+        raise ApiError(str(err), err.status_code) from None
+    except (httpx.TransportError, SSEError) as err:
+        raise ApiError(
+            f"lost the event stream of build {build_id} at {api.http.base_url} ({err}); "
+            "is `cofounder dev` running?"
+        ) from err
 
 
 def follow_iteration(
-    api: BuildsApi, build_id: str, after: int, say: Callable[[str], None], interval: float = 0.25
+    api: BuildsApi, build_id: str, after: int, say: Callable[[str], None]
 ) -> dict[str, Any]:
-    """Print the build's phases until its review session has published an iteration numbered
-    past `after` (or the build ended); return that iteration (empty when the build ended)."""
-    last = None
-    while True:
-        build = _get_patiently(api, build_id)
-        if build["status"] != last:
-            last = build["status"]
-            say(f"  {describe({'status': last})}")
-        newer = [it for it in build.get("iterations", []) if it["number"] > after]
-        done = [it for it in newer if it["status"] != "running"]
-        if done and build["status"] == "in_review":
-            return done[0]
-        if build["status"] in SETTLED - {"in_review"}:
-            return {}
-        time.sleep(interval)
+    """Print the build's phases from its review iteration numbered past `after` until that
+    iteration is published and the build is back in review (or it ended); return the
+    iteration (empty when the build ended)."""
+    started: int | None = None
+    published = False
+    for event in _events(api, build_id, "ended"):
+        if event.kind == "iteration" and event.data["number"] > after:
+            started = started or event.data["number"]
+            published = published or event.data["state"] == "ended"
+        elif event.kind == "phase" and started is not None:
+            status = event.data["status"]
+            say(f"  {describe(event.data)}")
+            if status in SETTLED - {"in_review"} or (published and status == "in_review"):
+                break
+    build = _get_patiently(api, build_id)
+    if build["status"] != "in_review":
+        return {}
+    done = [it for it in build.get("iterations", []) if it["number"] > after]
+    return next((it for it in done if it["status"] != "running"), {})
 
 
 def iteration_line(iteration: dict[str, Any]) -> str:

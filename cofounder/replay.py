@@ -9,6 +9,7 @@ from temporalio.client import Client, WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
+from cofounder.correlation import CorrelationInterceptor
 from cofounder.settings import Settings
 from cofounder.temporal import connect
 
@@ -21,8 +22,11 @@ def replayer() -> Replayer:
     from workflows.build import BuildWorkflow
     from workflows.metering import MeteringWorkflow
 
+    # The correlation interceptor replays too, so a change to it that broke determinism shows here.
     return Replayer(
-        workflows=[BuildWorkflow, MeteringWorkflow], data_converter=pydantic_data_converter
+        workflows=[BuildWorkflow, MeteringWorkflow],
+        data_converter=pydantic_data_converter,
+        interceptors=[CorrelationInterceptor()],
     )
 
 

@@ -211,6 +211,16 @@ class Settings(BaseSettings):
     artifacts: str | None = None
     artifacts_endpoint_url: str | None = None
 
+    # A worker serves its Prometheus metrics here (0: not served); the API serves GET /metrics.
+    # Another worker on the same machine finds the port taken and serves none (it logs so).
+    worker_metrics_host: str = "127.0.0.1"
+    worker_metrics_port: int = Field(default=9464, ge=0, le=65535)
+    # Set: every process also puts its metrics to CloudWatch under this namespace this often
+    # (credentials and region from boto3's chain; an endpoint for a local double in tests).
+    cloudwatch_namespace: str | None = None
+    cloudwatch_every_seconds: float = Field(default=60, gt=0)
+    cloudwatch_endpoint_url: str | None = None
+
     @field_validator("github_private_key")
     @classmethod
     def _pem_lines(cls, key: SecretStr | None) -> SecretStr | None:

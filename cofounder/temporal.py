@@ -13,8 +13,11 @@ from temporalio.api.operatorservice.v1 import (
     ListSearchAttributesRequest,
 )
 from temporalio.client import Client
+from temporalio.client import Interceptor as ClientInterceptor
 from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.runtime import Runtime
 
+from cofounder.correlation import CorrelationInterceptor
 from cofounder.payloads import BUILD_STATUS, OWNER, PROJECT
 from cofounder.settings import Settings
 
@@ -23,6 +26,11 @@ SEARCH_ATTRIBUTE_KEYS = (BUILD_STATUS, PROJECT, OWNER)
 # (or a worker restarted while it restarts) waits that long rather than dying.
 CONNECT_PATIENCE = 15.0
 CONNECT_RETRY_SECONDS = 0.2
+
+
+def client_interceptors() -> list[ClientInterceptor]:
+    """Every client's interceptors; a worker built on the client runs their worker half too."""
+    return [CorrelationInterceptor()]
 
 
 def temporal_binary() -> Path:
@@ -57,9 +65,12 @@ async def ensure_search_attributes(client: Client, namespace: str) -> list[str]:
     return sorted(missing)
 
 
-async def connect(settings: Settings, patience: float = CONNECT_PATIENCE) -> Client:
+async def connect(
+    settings: Settings, patience: float = CONNECT_PATIENCE, runtime: Runtime | None = None
+) -> Client:
     """A client of the settings' Temporal frontend. One that is still starting (refusing
-    connections, or answering "not healthy yet") is waited for, up to `patience` seconds."""
+    connections, or answering "not healthy yet") is waited for, up to `patience` seconds.
+    `runtime`: the worker's, whose metrics go to Prometheus (default: the SDK's own)."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + patience
     while True:
@@ -68,6 +79,8 @@ async def connect(settings: Settings, patience: float = CONNECT_PATIENCE) -> Cli
                 settings.temporal_address,
                 namespace=settings.temporal_namespace,
                 data_converter=pydantic_data_converter,
+                interceptors=client_interceptors(),
+                runtime=runtime,
             )
         except RuntimeError:  # how the SDK reports a failed connection
             if loop.time() >= deadline:

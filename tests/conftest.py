@@ -35,7 +35,7 @@ from cofounder.artifacts import ArtifactStore
 from cofounder.db import make_engine, make_sessionmaker
 from cofounder.db.migrate import upgrade
 from cofounder.settings import Settings
-from cofounder.temporal import SEARCH_ATTRIBUTE_KEYS, temporal_binary
+from cofounder.temporal import SEARCH_ATTRIBUTE_KEYS, client_interceptors, temporal_binary
 from tests.sandbox_runtimes import DOUBLES
 
 if TYPE_CHECKING:
@@ -182,6 +182,8 @@ async def env() -> AsyncIterator[WorkflowEnvironment]:
         dev_server_existing_path=str(temporal_binary()),
         search_attributes=SEARCH_ATTRIBUTE_KEYS,
         data_converter=pydantic_data_converter,
+        # As `cofounder.temporal.connect` makes them: workers on this client use them too.
+        interceptors=client_interceptors(),
         dev_server_log_level="error",
     )
     yield environment

@@ -179,7 +179,8 @@ async def test_stdout_streams_while_the_command_runs(double: E2BDouble) -> None:
 async def test_a_background_command_is_killed_with_its_children(double: E2BDouble) -> None:
     sandbox = await AsyncSandbox.create()
     handle = await sandbox.commands.run("sleep 300 & echo $! > child.pid; wait", background=True)
-    while not await sandbox.files.exists("child.pid"):
+    # The file exists a moment before the shell's echo has written to it.
+    while not await sandbox.files.exists("child.pid") or not await sandbox.files.read("child.pid"):
         await asyncio.sleep(0.05)
     child = int(await sandbox.files.read("child.pid"))
     assert handle.pid in [p.pid for p in await sandbox.commands.list()]

@@ -209,7 +209,7 @@ async def test_following_a_build_shows_its_plan_at_the_gate(
     async with running_worker(env.client, settings):
         build_id = await start(http, require_approval=True)
         following = asyncio.create_task(
-            asyncio.to_thread(follow, BuildsApi(api_url), build_id, lines.append, 0.05)
+            asyncio.to_thread(follow, BuildsApi(api_url), build_id, lines.append)
         )
         deadline = time.monotonic() + 30
         while not any("cofounder approve" in line for line in lines):

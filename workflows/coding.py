@@ -144,6 +144,7 @@ class Coding(LegacyCoding):
                     sandbox=self._sandbox,
                     response_ref=answer.response_ref,
                     conversation_ref=answer.conversation_ref,
+                    step=brief.step,
                 ),
                 short(f"turn {turn}: {names}"),
             )

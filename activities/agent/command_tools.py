@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from activities.agent import tool_inputs as inputs
 from activities.agent.tool_call import ToolContext, ToolOutcome, refused
+from activities.events import CommandLog
 from activities.sandbox import Command
 
 # What grep skips: history and installed dependencies, never the model's own code.
@@ -19,7 +20,7 @@ async def search_files(call: ToolContext, args: inputs.SearchFiles) -> ToolOutco
     argv = ["grep", "-rnIHE", *skips, "-e", args.pattern, "--", args.path]
     timeout = min(SEARCH_TIMEOUT, call.limits.command_timeout)
     result = await call.session.run(
-        Command(argv=argv, timeout=timeout, output_limit=call.limits.output_limit)
+        Command(argv=argv, timeout=timeout, output_limit=call.limits.output_limit, purpose="tool")
     )
     lines = result.log.decode(errors="replace").splitlines()
     if result.exit_code == 2 and not result.truncated:
@@ -49,8 +50,10 @@ async def run_command(call: ToolContext, args: inputs.RunCommand) -> ToolOutcome
         timeout=timeout,
         output_limit=limits.output_limit,
         network=False,
+        purpose="tool",
     )
-    result = await call.session.run(command)
+    commands = call.commands or CommandLog(None, "")
+    result = await commands.run(call.session, command)
     log_ref = await call.store.put_bytes(result.log)
     if result.timed_out:
         status = f"timed out after {timeout:g} seconds and was stopped"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from activities.events import CommandLog
 from activities.sandbox import SandboxSession
 from cofounder.artifacts import ArtifactStore
 
@@ -39,6 +40,8 @@ class ToolContext:
     session: SandboxSession
     store: ArtifactStore
     limits: ToolLimits
+    # Streams run_command's output into the build's events; None: it runs unobserved.
+    commands: CommandLog | None = None
 
 
 def refused(message: str) -> ToolOutcome:

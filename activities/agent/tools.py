@@ -18,6 +18,7 @@ from activities.agent import tool_inputs as inputs
 from activities.agent.tool_call import ToolContext, ToolLimits, ToolOutcome, refused
 from activities.agent.tool_inputs import CODER_TOOLS, TOOL_NAMES
 from activities.errors import BadRequest, Unavailable
+from activities.events import CommandLog
 from activities.llm_tools import describe_errors
 from activities.sandbox import SandboxSession
 from cofounder.artifacts import ArtifactStore, UnsafePath
@@ -30,10 +31,16 @@ _FILE_TOOLS = frozenset({"list_files", "read_file", "write_file", "edit_file", "
 
 
 async def execute(
-    session: SandboxSession, store: ArtifactStore, name: str, tool_input: object, limits: ToolLimits
+    session: SandboxSession,
+    store: ArtifactStore,
+    name: str,
+    tool_input: object,
+    limits: ToolLimits,
+    commands: CommandLog | None = None,
 ) -> ToolOutcome:
-    """Run one of the coder's tool calls in `session`, keeping logs in `store` (the owner's);
-    the model's mistakes come back as errors, the infrastructure's are raised."""
+    """Run one of the coder's tool calls in `session`, keeping logs in `store` (the owner's)
+    and streaming commands through `commands`; the model's mistakes come back as errors, the
+    infrastructure's are raised."""
     if name not in _TOOLS:
         return refused(f"unknown tool {name!r}; the tools are: {', '.join(TOOL_NAMES)}")
     model, handler = _TOOLS[name]
@@ -43,7 +50,7 @@ async def execute(
         return refused(f"invalid {name} input: {describe_errors(err)}")
     path = str(getattr(args, "path", ""))
     try:
-        return await handler(ToolContext(session, store, limits), args)
+        return await handler(ToolContext(session, store, limits, commands), args)
     except (OSError, UnsafePath, BadRequest, Unavailable) as err:
         problem = await _models_doing(session, path, err) if name in _FILE_TOOLS else None
         if problem is None:

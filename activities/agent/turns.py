@@ -18,11 +18,13 @@ from anthropic.types import Message, ToolUseBlock
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 
+from activities import events
 from activities.agent import conversation
 from activities.agent.prompt import AGENT_PROMPTS, brief_text, request_body, with_note
 from activities.agent.tool_outcomes import outcome_key, recorded_outcome, signature
 from activities.agent.tools import ToolLimits, execute, tool_result_block
 from activities.errors import BadRequest, activity_boundary
+from activities.events import CommandLog, tool_event, turn_event
 from activities.journal import JournaledCalls
 from activities.model_api import create_message
 from activities.sandbox import SandboxRuntime
@@ -57,6 +59,7 @@ class AgentActivities:
         self.settings = settings
         self.store = store
         self.calls = JournaledCalls(sessions)
+        self.sessions = sessions
         self.runtime = runtime
 
     @activity.defn
@@ -90,6 +93,7 @@ class AgentActivities:
         answer = [block.model_dump(mode="json", exclude_none=True) for block in message.content]
         talk.messages.append({"role": "assistant", "content": answer})
         calls = [b for b in message.content if isinstance(b, ToolUseBlock)]
+        await events.write(self.sessions, turn_event(request, role, body["model"], message, usage))
         return TurnResult(
             response_ref=await store.put_json(message.model_dump(mode="json")),
             conversation_ref=await conversation.save(store, talk),
@@ -113,13 +117,15 @@ class AgentActivities:
             output_limit=self.settings.sandbox_output_limit_bytes,
             command_env=COMMAND_ENV,
         )
+        commands = CommandLog(self.sessions, request.build_id, request.step)
         results, outcomes, changed = [], [], False
         for call in (b for b in response.content if isinstance(b, ToolUseBlock)):
             key = outcome_key(call)
             outcome = await recorded_outcome(store, key)
             if outcome is None:
-                outcome = await execute(session, store, call.name, call.input, limits)
+                outcome = await execute(session, store, call.name, call.input, limits, commands)
                 await store.blobs.write(key, json.dumps(dataclasses.asdict(outcome)).encode())
+            await events.write(self.sessions, tool_event(request, call, outcome))
             results.append(tool_result_block(call.id, outcome))
             outcomes.append(
                 ToolOutcomeSummary(

@@ -71,6 +71,9 @@ class Command:
     output_limit: int = 1_000_000
     # Only the install step reaches the network (the package index); nothing else ever does.
     network: bool = False
+    # What it is for (install, test, tool or other), as the sandbox time metric and the
+    # build's live events tell it.
+    purpose: str = "other"
 
     def __post_init__(self) -> None:
         if (self.argv is None) == (self.shell is None):

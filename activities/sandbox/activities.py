@@ -4,9 +4,11 @@ closes it when it ends. A lost session is replaced from the last snapshot, trans
 from __future__ import annotations
 
 import structlog
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 
 from activities.errors import activity_boundary
+from activities.events import CommandLog
 from activities.gitbase import Checkout, check_out_base
 from activities.github.app import GitHubApp
 from activities.github.mirror import base_remote
@@ -31,11 +33,13 @@ class SandboxActivities:
         store: ArtifactStore,
         runtime: SandboxRuntime,
         github: GitHubApp | None = None,
+        sessions: async_sessionmaker[AsyncSession] | None = None,
     ) -> None:
         self.settings = settings
         self.store = store
         self.runtime = runtime
         self.github = github
+        self.sessions = sessions  # None: test runs are not streamed into the build's events
 
     @activity.defn
     @activity_boundary
@@ -105,7 +109,8 @@ class SandboxActivities:
         try:
             if request.workspace_ref is not None:
                 await sync_files(session, await store.get_tree(request.workspace_ref))
-            result = await run_project_tests(self.settings, session, request.test_command)
+            commands = CommandLog(self.sessions, request.build_id)
+            result = await run_project_tests(self.settings, session, request.test_command, commands)
             snapshot = await store.put_tree(await session.snapshot())
             ref = ref.model_copy(update={"snapshot_ref": snapshot})
             if request.sandbox is not None:

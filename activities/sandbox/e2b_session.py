@@ -16,6 +16,7 @@ from activities.sandbox import NOT_SNAPSHOTTED, Command, CommandResult, OnOutput
 from activities.sandbox.e2b_errors import vendor_errors
 from activities.sandbox.process import Output
 from activities.sandbox.workspace import parts_of
+from cofounder.metrics import timed_sandbox_run
 
 WORKSPACE = "/home/user/workspace"
 # Beside the workspace, not in it (tar would archive itself), named by absolute path for the
@@ -74,6 +75,7 @@ class E2BSession:
         async with vendor_errors():
             await self.sandbox.pause()
 
+    @timed_sandbox_run("e2b")
     async def run(self, command: Command, on_output: OnOutput | None = None) -> CommandResult:
         output = Output(command.output_limit)
         line = shlex.join(command.as_argv())

@@ -28,6 +28,7 @@ from activities.sandbox import (
 )
 from activities.sandbox.bwrap import SandboxLayout, bwrap_args, limit_args, prepare
 from activities.sandbox.process import run_limited
+from cofounder.metrics import timed_sandbox_run
 from cofounder.settings import Settings
 
 # Counted per host uid, so concurrent runs share it: generous for a test run, fatal to a fork bomb.
@@ -157,6 +158,7 @@ class LocalSession:
     async def pause(self) -> None:
         """Nothing runs between commands here, so there is nothing to pause."""
 
+    @timed_sandbox_run("local")
     async def run(self, command: Command, on_output: OnOutput | None = None) -> CommandResult:
         settings = self.runtime.settings
         argv = limit_args(settings, self.runtime.max_processes, command.timeout)

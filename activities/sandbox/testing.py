@@ -7,6 +7,7 @@ from dataclasses import replace
 import structlog
 
 from activities.errors import BadRequest
+from activities.events import CommandLog
 from activities.sandbox import Command, CommandResult, SandboxSession
 from activities.sandbox.projects import MANIFESTS, BadManifest, Project, detect, parse_counts
 from cofounder.artifacts import ArtifactStore
@@ -19,12 +20,16 @@ SUMMARY_CHARS = 1500
 
 
 async def run_project_tests(
-    settings: Settings, session: SandboxSession, test_command: str | None
+    settings: Settings,
+    session: SandboxSession,
+    test_command: str | None,
+    commands: CommandLog | None = None,
 ) -> CommandResult:
     """Install what the workspace declares, then run its tests; a failed install is the
-    result, with its log."""
+    result, with its log. `commands` streams both into the build's events."""
+    commands = commands or CommandLog(None, "")
     project = await _read_project(settings, session)
-    installed = await _install(settings, session, project)
+    installed = await _install(settings, session, project, commands)
     if installed is not None and installed.exit_code != 0:
         return installed
     command = Command(
@@ -32,8 +37,9 @@ async def run_project_tests(
         env=project.env,
         timeout=settings.sandbox_timeout_seconds,
         output_limit=settings.sandbox_output_limit_bytes,
+        purpose="test",
     )
-    return await session.run(command)
+    return await commands.run(session, command)
 
 
 async def _read_project(settings: Settings, session: SandboxSession) -> Project:
@@ -55,7 +61,7 @@ async def _read_project(settings: Settings, session: SandboxSession) -> Project:
 
 
 async def _install(
-    settings: Settings, session: SandboxSession, project: Project
+    settings: Settings, session: SandboxSession, project: Project, commands: CommandLog
 ) -> CommandResult | None:
     """Install the declared dependencies, with the network on for this step alone."""
     if project.install_command is None:
@@ -71,8 +77,9 @@ async def _install(
         timeout=settings.sandbox_install_timeout_seconds,
         output_limit=settings.sandbox_output_limit_bytes,
         network=True,
+        purpose="install",
     )
-    result = await session.run(command)
+    result = await commands.run(session, command)
     if result.exit_code == 0:
         await session.write_files({project.marker: project.manifest_digest.encode()})
     else:

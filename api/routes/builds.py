@@ -107,11 +107,11 @@ async def get_build(
     return await queries.live_build(session, client, user.id, build_id)
 
 
-async def _owned(build_id: BuildId, session: SessionDep, user: CurrentUser) -> str:
-    """The caller's build id, checked before a stream starts (404 for anyone else's)."""
-    await queries.load_build(session, user.id, build_id)
+async def _owned(build_id: BuildId, session: SessionDep, user: CurrentUser) -> BuildOut:
+    """The caller's build, checked before a stream starts (404 for anyone else's)."""
+    build = await queries.load_build(session, user.id, build_id)
     await session.rollback()  # no connection held for the stream's length
-    return build_id
+    return build
 
 
 @router.get(
@@ -127,8 +127,9 @@ async def _owned(build_id: BuildId, session: SessionDep, user: CurrentUser) -> s
     },
 )
 async def follow_build(
-    build_id: Annotated[str, Depends(_owned)],
+    build: Annotated[BuildOut, Depends(_owned)],
     request: Request,
+    client: TemporalDep,
     last_event_id: Annotated[
         int | None,
         Header(ge=0, le=2**63 - 1, description="Resume after the last event seen."),
@@ -138,10 +139,21 @@ async def follow_build(
         Query(description="End once the build has ended, or has settled (ended or in review)."),
     ] = "ended",
 ) -> AsyncIterator[ServerSentEvent]:
-    """The build's phase changes as server-sent events (`phase`, its id the event's), from
-    the first or after `Last-Event-ID`, then `end`; keep-alive comments every 15 s."""
+    """The build's events as server-sent events, from the first or after `Last-Event-ID`,
+    then `end`; keep-alive comments every 15 s. The event's name is its kind: `phase`,
+    `turn`, `tool_call`, `command`, `output`, `cost`, `pull_request` or `iteration`; its id
+    is the log's, increasing."""
     sessions = request.app.state.sessions
-    async for event in events.build_events(sessions, build_id, last_event_id or 0, until):
+    handle = client.get_workflow_handle(build.workflow_id)
+    stream = events.build_events(
+        sessions,
+        request.app.state.event_hub,
+        build.id,
+        last_event_id or 0,
+        until,
+        running_again=lambda ended_run: queries.running_again(handle, ended_run),
+    )
+    async for event in stream:
         yield event
 
 

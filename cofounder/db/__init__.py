@@ -4,7 +4,15 @@ from cofounder.db.billing import BuildRequest, StripeEvent
 from cofounder.db.engine import insert_for, make_engine, make_sessionmaker
 from cofounder.db.github import GitHubInstallation, GitHubRepository, WebhookDelivery
 from cofounder.db.iterations import ReviewIteration
-from cofounder.db.models import Base, Build, BuildEvent, LedgerEntry, Project, PullRequest
+from cofounder.db.models import (
+    Base,
+    Build,
+    BuildEvent,
+    BuildLogEntry,
+    LedgerEntry,
+    Project,
+    PullRequest,
+)
 from cofounder.db.users import UserAccount
 
 __all__ = [
@@ -12,6 +20,7 @@ __all__ = [
     "Build",
     "BuildRequest",
     "BuildEvent",
+    "BuildLogEntry",
     "GitHubInstallation",
     "GitHubRepository",
     "LedgerEntry",

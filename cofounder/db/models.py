@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import (
+    JSON,
     BigInteger,
     Boolean,
     DateTime,
     ForeignKey,
+    Index,
     Integer,
     String,
     Text,
@@ -90,6 +93,29 @@ class BuildEvent(Base):
     attempt: Mapped[int] = mapped_column(Integer, default=0)
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
     cost_micro_usd: Mapped[int] = mapped_column(BigInteger, default=0)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class BuildLogEntry(Base):
+    """One event of a build's live stream (`GET /api/builds/{id}/events`), in the order written:
+    phases, model turns, tool calls, commands and their output, costs, pull request changes and
+    review iterations. `key` names the event's origin (a phase's run and seq, an activity's
+    identity), so a retried write adds nothing; the row's id is the stream's event id."""
+
+    __tablename__ = "build_log"
+    __table_args__ = (
+        UniqueConstraint("build_id", "key"),
+        Index("ix_build_log_build_id_id", "build_id", "id"),
+    )
+
+    # SQLite autoincrements only an INTEGER primary key; PostgreSQL's may outgrow 32 bits.
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
+    build_id: Mapped[str] = mapped_column(ForeignKey("builds.id"))
+    kind: Mapped[str] = mapped_column(String(24))
+    key: Mapped[str] = mapped_column(String(255))
+    data: Mapped[dict[str, Any]] = mapped_column(JSON)
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 

@@ -51,6 +51,8 @@ class ToolsRequest(BaseModel):
     sandbox: SandboxRef
     response_ref: str
     conversation_ref: str
+    # The build's step the calls work on, for its live events; None in older histories.
+    step: int | None = None
 
 
 class ToolsResult(BaseModel):
