@@ -22,6 +22,7 @@ from temporalio.client import Client
 from activities.billing.errors import BillingError, BillingRefused
 from activities.billing.stripe_api import StripeBilling
 from activities.github.app import github_app
+from api import dashboard
 from api.admission import Refused
 from api.auth import clerk_verifier
 from api.errors import ServiceError
@@ -96,6 +97,7 @@ def create_app(settings: Settings | None = None, *, client: Client | None = None
     app.include_router(billing.router, dependencies=limited, responses=LIMIT_RESPONSES)
     app.include_router(admin.router, dependencies=limited, responses=LIMIT_RESPONSES)
     app.include_router(webhooks.router)
+    dashboard.install(app)  # the web pages at /app, out of the OpenAPI schema
     app.add_exception_handler(ServiceError, _service_error)
     app.add_exception_handler(OperationalError, _database_down)
     app.add_exception_handler(BillingError, _stripe_failed)

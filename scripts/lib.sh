@@ -99,6 +99,36 @@ ensure_test_redis() {
     apt_install redis-server
 }
 
+# The dashboard's browser library (htmx), pinned in api/dashboard/package-lock.json and served
+# by the API itself: npm ci installs exactly that version, unless it is installed already.
+ensure_dashboard_assets() {
+    if ! command -v npm >/dev/null; then
+        log "missing: npm (apt-get install npm); the dashboard's pages answer 500 without htmx"
+        return 1
+    fi
+    dashboard_assets_current && return 0
+    log "installing the dashboard's htmx (npm ci --prefix api/dashboard)"
+    npm ci --prefix api/dashboard --prefer-offline --ignore-scripts --no-audit --no-fund \
+        --loglevel=error >/dev/null
+}
+
+# True when the installed htmx is the version package-lock.json pins.
+dashboard_assets_current() {
+    node -e '
+        const pinned = require("./api/dashboard/package-lock.json").packages["node_modules/htmx.org"];
+        const installed = require("./api/dashboard/node_modules/htmx.org/package.json");
+        process.exit(pinned.version === installed.version ? 0 : 1);
+    ' 2>/dev/null
+}
+
+# The dashboard's browser tests drive Debian's Chromium through Playwright (whose own browser
+# download is never used).
+ensure_test_browser() {
+    [ -x /usr/bin/chromium ] && return 0
+    log "installing chromium (the dashboard's browser tests run in it)"
+    apt_install chromium
+}
+
 # Runs a PostgreSQL command as the owner of $PG_DIR, from inside it: the postgres user may not
 # be allowed into the caller's directory (root's home), and initdb and pg_ctl would say so.
 as_pg_owner() { (cd "$PG_DIR" && "${PG_RUN[@]}" "$@"); }
