@@ -132,11 +132,14 @@ async def test_a_build_started_from_the_form_is_followed_live_through_dropped_co
     assert resumed, "the browser never resumed the stream"
     assert await page.evaluate("window.__shift") <= SHIFT_ALLOWED
 
-    # A stream opened anew starts over; what was shown already is not shown again.
+    # A stream opened anew asks for what follows the last event shown; nothing is shown twice.
+    last = await page.evaluate("window.buildStream.lastId()")
     await page.evaluate("window.buildStream.restart()")
     await expect(stream).to_have_text("live")
     await asyncio.sleep(1.5)
     assert sorted(await shown(page)) == sorted(events.items())
+    reopened = [h for h in stack.proxy.heads if b"/events" in h][-1]
+    assert f"after={last}".encode() in reopened
     await screenshots(page, "build-in-review")
 
 

@@ -169,6 +169,7 @@ async def test_the_stream_tells_every_turn_call_command_cost_and_pull_request(
     commands = [c for c in kinds["command"] if c["state"] == "running"]
     tests = [c for c in commands if c["purpose"] == "test"]
     assert len(tests) >= 2 and len(kinds["command"]) == 2 * len(commands)
+    assert [c["step"] for c in tests[:2]] == [1, 1]  # the first step's failing run, then its fix
     ended = {c["command_id"]: c for c in kinds["command"] if c["state"] == "done"}
     assert ended[tests[0]["command_id"]]["exit_code"] != 0
     assert ended[tests[-1]["command_id"]]["exit_code"] == 0
@@ -205,3 +206,15 @@ async def test_an_ended_run_still_winding_down_is_not_running_again(
     assert await queries.running_again(handle, ended_run="an-earlier-run")
     await handle.terminate("done")
     assert not await queries.running_again(handle, ended_run="an-earlier-run")
+
+
+async def test_after_resumes_as_last_event_id_does(http: httpx.AsyncClient, worker: Worker) -> None:
+    made = await http.post("/api/builds", json={"project": "demo", "goal": "slugs"})
+    url = f"/api/builds/{made.json()['id']}/events?until=settled"
+    whole = parse((await http.get(url, timeout=120)).text)
+    middle = whole[len(whole) // 2]["id"]
+    by_query = parse((await http.get(f"{url}&after={middle}")).text)
+    by_header = parse((await http.get(url, headers={"Last-Event-ID": middle})).text)
+    assert by_query == by_header == whole[len(whole) // 2 + 1 :]
+    refused = await http.get(f"{url}&after=-1")
+    assert refused.status_code == 422

@@ -90,7 +90,7 @@ class Coding(LegacyCoding):
             if self._view.step is not None:
                 self._view.steps[self._view.step - 1].attempts = attempt
             await self._set(BuildStatus.TESTING)
-            report = await self._test(input, None, attempt, where)
+            report = await self._test(input, None, attempt, where, brief.step)
             assert report.sandbox is not None and report.sandbox.snapshot_ref is not None
             workspace_ref = report.sandbox.snapshot_ref
             if report.passed:

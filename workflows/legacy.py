@@ -42,7 +42,12 @@ class LegacyCoding(Steps):
     _test_command: str | None  # the plan's
 
     async def _test(
-        self, input: BuildInput, workspace_ref: str | None, attempt: int, where: str = ""
+        self,
+        input: BuildInput,
+        workspace_ref: str | None,
+        attempt: int,
+        where: str = "",
+        step: int | None = None,
     ) -> TestReport:
         report = await self._step(
             SandboxActivities.run_tests,
@@ -53,6 +58,7 @@ class LegacyCoding(Steps):
                 workspace_ref=workspace_ref,
                 sandbox=self._sandbox,
                 test_command=self._test_command,
+                step=step,
             ),
             f"{where}test run {attempt} of {input.max_attempts}",
             SANDBOX_ATTEMPT,

@@ -109,7 +109,7 @@ class SandboxActivities:
         try:
             if request.workspace_ref is not None:
                 await sync_files(session, await store.get_tree(request.workspace_ref))
-            commands = CommandLog(self.sessions, request.build_id)
+            commands = CommandLog(self.sessions, request.build_id, request.step)
             result = await run_project_tests(self.settings, session, request.test_command, commands)
             snapshot = await store.put_tree(await session.snapshot())
             ref = ref.model_copy(update={"snapshot_ref": snapshot})

@@ -138,6 +138,15 @@ async def follow_build(
         events.Until,
         Query(description="End once the build has ended, or has settled (ended or in review)."),
     ] = "ended",
+    after: Annotated[
+        int | None,
+        Query(
+            ge=0,
+            le=2**63 - 1,
+            description="Start after this event id, as `Last-Event-ID` does (for a client that "
+            "opens a new stream and cannot set headers, such as a browser's EventSource).",
+        ),
+    ] = None,
 ) -> AsyncIterator[ServerSentEvent]:
     """The build's events as server-sent events, from the first or after `Last-Event-ID`,
     then `end`; keep-alive comments every 15 s. The event's name is its kind: `phase`,
@@ -149,7 +158,7 @@ async def follow_build(
         sessions,
         request.app.state.event_hub,
         build.id,
-        last_event_id or 0,
+        max(last_event_id or 0, after or 0),
         until,
         running_again=lambda ended_run: queries.running_again(handle, ended_run),
     )

@@ -73,6 +73,8 @@ class TestRequest(BaseModel):
     sandbox: SandboxRef | None = None
     # None: the project's own (pytest, or `npm test` for a package.json with a test script).
     test_command: str | None = None
+    # The build's step the run tests, for its live events; None in older histories.
+    step: int | None = None
 
 
 class TestReport(BaseModel):

@@ -1,6 +1,7 @@
 // Follows one build's events (server-sent: GET /api/builds/{id}/events) and renders each once.
 // The browser's EventSource reconnects by itself and resends the last id it saw, so the server
-// resumes after it; a stream opened anew starts over, and ids seen already are dropped here.
+// resumes after it; a stream opened anew asks for the events after the last one shown (`after`),
+// and any id seen already is dropped here all the same.
 // Event data holds model output: it only ever enters the page as text (textContent).
 (() => {
   "use strict";
@@ -222,7 +223,9 @@
   }
 
   function open() {
-    source = new EventSource(root.dataset.eventsUrl);
+    const url = new URL(root.dataset.eventsUrl, window.location.href);
+    if (lastId) url.searchParams.set("after", String(lastId));
+    source = new EventSource(url);
     for (const kind of KINDS) source.addEventListener(kind, (event) => receive(kind, event));
     source.addEventListener("end", finish);
     source.onopen = () => setState("live");
@@ -237,7 +240,7 @@
     };
   }
 
-  // Closes the stream and opens a new one (which starts over; seen ids are dropped).
+  // Closes the stream and opens a new one, after the last event shown.
   function restart() {
     if (source) source.close();
     ended = false;
