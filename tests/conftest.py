@@ -159,6 +159,14 @@ async def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterato
     await admin.dispose()
 
 
+@pytest_asyncio.fixture
+async def db(db_url: str) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
+    """Sessions on `db_url`'s database (SQLite, then PostgreSQL)."""
+    engine = make_engine(db_url)
+    yield make_sessionmaker(engine)
+    await engine.dispose()
+
+
 async def _run_upgrade(url: str) -> None:
     # Alembic's env runs its own event loop, so it gets a thread of its own.
     import asyncio

@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.testing import WorkflowEnvironment
 
 from api.main import create_app
-from cofounder.db import Build, make_engine, make_sessionmaker
+from cofounder.db import Build
 from cofounder.settings import Settings
 from tests.conftest import ServerThread
 from tests.helpers import count, workflows_on
@@ -53,13 +53,6 @@ schema = schemathesis.openapi.from_dict(
     create_app(Settings(_env_file=None)).openapi(),  # type: ignore[call-arg]
     config=CONTRACT,
 )
-
-
-@pytest_asyncio.fixture
-async def db(db_url: str) -> AsyncIterator[Sessions]:
-    engine = make_engine(db_url)
-    yield make_sessionmaker(engine)
-    await engine.dispose()
 
 
 @pytest_asyncio.fixture

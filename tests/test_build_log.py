@@ -5,10 +5,8 @@ in the order of their ids even when two writers race."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
-import pytest_asyncio
 from alembic import command
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -19,13 +17,6 @@ from cofounder.db.migrate import alembic_config
 from tests.helpers import insert_build
 
 Sessions = async_sessionmaker[AsyncSession]
-
-
-@pytest_asyncio.fixture
-async def db(db_url: str) -> AsyncIterator[Sessions]:
-    engine = make_engine(db_url)
-    yield make_sessionmaker(engine)
-    await engine.dispose()
 
 
 def event(build_id: str, key: str) -> dict[str, object]:

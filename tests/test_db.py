@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 import pytest
-import pytest_asyncio
 from alembic import command
 from sqlalchemy import inspect, select, text
 from sqlalchemy.exc import IntegrityError
@@ -20,20 +18,13 @@ from temporalio.testing import WorkflowEnvironment
 from activities.builds import BuildRecordActivities
 from activities.ledger import build_usage, record_call
 from api.main import create_app
-from cofounder.db import Build, BuildEvent, LedgerEntry, Project, make_engine, make_sessionmaker
+from cofounder.db import Build, BuildEvent, LedgerEntry, Project, make_engine
 from cofounder.db.migrate import alembic_config
 from cofounder.payloads import BuildStatus, RecordedEvent, StatusUpdate, Usage
 from cofounder.settings import Settings
 from tests.helpers import count, insert_build
 
 Sessions = async_sessionmaker[AsyncSession]
-
-
-@pytest_asyncio.fixture
-async def db(db_url: str) -> AsyncIterator[Sessions]:
-    engine = make_engine(db_url)
-    yield make_sessionmaker(engine)
-    await engine.dispose()
 
 
 async def test_migrations_create_every_table(db: Sessions) -> None:

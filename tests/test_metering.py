@@ -5,18 +5,15 @@ Stripe does not bill; outages leave rows pending, refusals leave the rest going.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import AsyncIterator
 from datetime import UTC, timedelta
 
 import pytest
-import pytest_asyncio
 from pydantic import SecretStr
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
 from activities.billing.metering import MeterActivities, pending_meter_events
 from activities.billing.stripe_api import StripeBilling
-from cofounder.db import make_engine, make_sessionmaker
 from cofounder.db.models import utcnow
 from cofounder.payloads.billing import MeterBatch, MeterReport
 from cofounder.settings import Settings
@@ -27,13 +24,6 @@ from tests.metering_rows import Sessions, add_rows, add_user, ledger
 
 METER_EVENTS = "POST /v1/billing/meter_events"
 CUSTOMER = "cus_alice"
-
-
-@pytest_asyncio.fixture
-async def db(db_url: str) -> AsyncIterator[Sessions]:
-    engine = make_engine(db_url)
-    yield make_sessionmaker(engine)
-    await engine.dispose()
 
 
 @pytest.fixture
