@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
+import json
 from collections import defaultdict
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
 import structlog
+from fastapi.sse import format_sse_event
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -32,6 +35,12 @@ class Event:
     id: int
     kind: str
     data: dict[str, Any]
+
+    @functools.cached_property
+    def frame(self) -> bytes:
+        """The event as the stream sends it, encoded once for every client that gets it."""
+        data = json.dumps(self.data, ensure_ascii=False, separators=(",", ":"))
+        return format_sse_event(data_str=data, event=self.kind, id=str(self.id))
 
 
 @dataclass(frozen=True)

@@ -11,10 +11,12 @@ ended, or has settled (ended, or is in review) when the client asks `until=settl
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+import asyncio
+import json
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from typing import Literal
 
-from fastapi.sse import ServerSentEvent
+from fastapi.sse import KEEPALIVE_COMMENT, format_sse_event
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -23,7 +25,8 @@ from cofounder.db import Build, BuildLogEntry
 from cofounder.payloads import BuildStatus
 
 PAGE = 500  # events read at once while a client catches up
-RETRY_MILLISECONDS = 2000  # how soon a browser's EventSource reconnects
+RETRY = b"retry: 2000\n\n"  # how soon a browser's EventSource reconnects (ms), sent first
+KEEP_ALIVE_SECONDS = 15.0  # a comment after this long without an event keeps proxies open
 Until = Literal["ended", "settled"]
 
 
@@ -34,47 +37,54 @@ async def build_events(
     after: int,
     until: Until = "ended",
     running_again: Callable[[str | None], Awaitable[bool]] | None = None,
-) -> AsyncIterator[ServerSentEvent]:
-    """The build's events after id `after`, as they are recorded, then `end`. The caller has
-    checked that the build is the client's. A build recorded as ended (by a run) whose
-    workflow is `running_again` in another run (an operator reset it) goes on being streamed.
+) -> AsyncIterator[bytes]:
+    """The build's events after id `after`, as they are recorded, then `end`, in the SSE wire
+    format: each chunk holds the events that were waiting (each encoded once, whoever gets
+    it), or a keep-alive comment. The caller has checked that the build is the client's. A
+    build recorded as ended (by a run) whose workflow is `running_again` in another run (an
+    operator reset it) goes on being streamed.
 
     The client first catches up from the database, then takes the hub's batches; it joins
     the hub before catching up, so an event recorded meanwhile is in one or the other (and
     one in both is sent once)."""
     sent = Sent(after)
+    yield RETRY
     async with hub.subscribe(build_id, after) as queue:
         while True:
             (status, run_id), rows = await _catch_up(sessions, build_id, sent.after)
-            for row in rows:
-                yield sent.event(Event(row.id, row.kind, row.data))
+            yield sent.frames(Event(row.id, row.kind, row.data) for row in rows)
             if len(rows) < PAGE:
                 break
         while True:
             if status.terminal or (until == "settled" and status.settled):
                 if not (status.terminal and running_again and await running_again(run_id)):
-                    yield ServerSentEvent(event="end", data={"status": status.value})
+                    yield format_sse_event(event="end", data_str=json.dumps({"status": status}))
                     return
-            batch = await queue.get()
-            for event in batch.events:
-                if event.id > sent.after:
-                    yield sent.event(event)
-            status, run_id = batch.status, batch.run_id
+            try:
+                batches = [await asyncio.wait_for(queue.get(), KEEP_ALIVE_SECONDS)]
+            except TimeoutError:
+                yield KEEPALIVE_COMMENT
+                continue
+            while not queue.empty():
+                batches.append(queue.get_nowait())
+            yield sent.frames(event for batch in batches for event in batch.events)
+            status, run_id = batches[-1].status, batches[-1].run_id
 
 
 class Sent:
-    """What a client has been sent: the newest id, and whether it has had the first event
-    (which carries the reconnection delay)."""
+    """The newest event id a client has been sent."""
 
     def __init__(self, after: int) -> None:
         self.after = after
-        self.first = True
 
-    def event(self, event: Event) -> ServerSentEvent:
-        self.after = event.id
-        retry = RETRY_MILLISECONDS if self.first else None
-        self.first = False
-        return ServerSentEvent(id=str(event.id), event=event.kind, data=event.data, retry=retry)
+    def frames(self, events: Iterable[Event]) -> bytes:
+        """The events not sent yet, in one chunk."""
+        chunk = bytearray()
+        for event in events:
+            if event.id > self.after:
+                chunk += event.frame
+                self.after = event.id
+        return bytes(chunk)
 
 
 async def _catch_up(

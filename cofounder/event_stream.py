@@ -49,9 +49,10 @@ def build_events(
             for event in _connection(http, url, until, headers):
                 failing_since = None
                 yield event
-                if event.id is None:
+                if event.kind == "end":
                     return
-                last = event.id
+                if event.id is not None:
+                    last = event.id
         except (httpx.TransportError, SSEError):
             now = time.monotonic()
             failing_since = failing_since or now
@@ -73,8 +74,11 @@ def _connection(
             answer.read()
             raise StreamRefused(_detail(answer), answer.status_code)
         for sse in source.iter_sse():
-            data = json.loads(sse.data) if sse.data else {}
-            yield BuildEvent(id=int(sse.id) if sse.id else None, kind=sse.event, data=data)
+            if not sse.data:
+                continue  # a block that only sets the reconnection delay
+            yield BuildEvent(
+                id=int(sse.id) if sse.id else None, kind=sse.event, data=json.loads(sse.data)
+            )
 
 
 def _detail(answer: httpx.Response) -> str:

@@ -3,11 +3,10 @@ close its pull request, give it feedback."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, Path, Query, Request, status
-from fastapi.sse import EventSourceResponse, ServerSentEvent
+from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response, status
+from fastapi.sse import EventSourceResponse
 
 from api import controls, creation, events, merges, plans, queries
 from api.deps import ArtifactsDep, CurrentUser, SessionDep, SettingsDep, TemporalDep
@@ -21,6 +20,18 @@ from api.schemas.pull_requests import PullRequestOut
 from cofounder.payloads import ApprovalDecision, BuildStatus
 
 router = APIRouter(prefix="/api/builds", tags=["builds"])
+# What FastAPI's own SSE responses send: no cache, and no buffering by a proxy such as nginx.
+SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+# One event on the wire, as OpenAPI 3.2 describes a stream's items.
+SSE_EVENT = {
+    "type": "object",
+    "properties": {
+        "data": {"type": "string"},
+        "event": {"type": "string"},
+        "id": {"type": "string"},
+        "retry": {"type": "integer", "minimum": 0},
+    },
+}
 
 # Ids the API makes fit this (and the column's 32 characters). Anything else, such as a NUL that
 # PostgreSQL would refuse with a 500, is a 422 before it reaches a query.
@@ -116,7 +127,9 @@ async def _owned(build_id: BuildId, session: SessionDep, user: CurrentUser) -> B
 
 @router.get(
     "/{build_id}/events",
-    response_class=EventSourceResponse,
+    # Not FastAPI's SSE mode (response_class=EventSourceResponse with a generator): the route
+    # answers the stream itself, encoded once per event (api/events.py).
+    response_class=Response,
     # Refusals come before the stream, as JSON like every other route's.
     responses={
         code: {
@@ -124,6 +137,12 @@ async def _owned(build_id: BuildId, session: SessionDep, user: CurrentUser) -> B
             "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorOut"}}},
         }
         for code, entry in _refusals(404, 503).items()
+    }
+    | {
+        200: {
+            "description": "The build's events, then `end`.",
+            "content": {"text/event-stream": {"itemSchema": SSE_EVENT}},
+        }
     },
 )
 async def follow_build(
@@ -147,7 +166,7 @@ async def follow_build(
             "opens a new stream and cannot set headers, such as a browser's EventSource).",
         ),
     ] = None,
-) -> AsyncIterator[ServerSentEvent]:
+) -> EventSourceResponse:
     """The build's events as server-sent events, from the first or after `Last-Event-ID`,
     then `end`; keep-alive comments every 15 s. The event's name is its kind: `phase`,
     `turn`, `tool_call`, `command`, `output`, `cost`, `pull_request` or `iteration`; its id
@@ -162,8 +181,9 @@ async def follow_build(
         until,
         running_again=lambda ended_run: queries.running_again(handle, ended_run),
     )
-    async for event in stream:
-        yield event
+    # Each event encoded once for all its clients, and the events waiting for a client sent
+    # in one write.
+    return EventSourceResponse(stream, headers=SSE_HEADERS)
 
 
 @router.post(
