@@ -43,6 +43,11 @@ class Event:
         return format_sse_event(data_str=data, event=self.kind, id=str(self.id))
 
 
+# A build's status and the workflow run that recorded it.
+Status = tuple[BuildStatus, str | None]
+NOT_RECORDED: Status = (BuildStatus.QUEUED, None)
+
+
 @dataclass(frozen=True)
 class Batch:
     """A build's events newer than the hub had seen, with its status read before them (an
@@ -61,7 +66,7 @@ class EventHub:
         self.tick = tick
         self._queues: dict[str, set[asyncio.Queue[Batch]]] = defaultdict(set)
         self._after: dict[str, int] = {}  # per build: the newest event handed out
-        self._status: dict[str, tuple[BuildStatus, str | None]] = {}
+        self._status: dict[str, Status] = {}
         self._task: asyncio.Task[None] | None = None
 
     @contextlib.asynccontextmanager
@@ -106,32 +111,19 @@ class EventHub:
             return False
         low = min(self._after.get(b, 0) for b in builds)
         async with self.sessions() as session:
-            statuses = await session.execute(
-                select(Build.id, Build.status, Build.run_id).where(Build.id.in_(builds))
-            )
-            status = {row.id: (BuildStatus(row.status), row.run_id) for row in statuses}
-            query = (
-                select(BuildLogEntry.id, BuildLogEntry.build_id, BuildLogEntry.kind)
-                .add_columns(BuildLogEntry.data)
-                .where(BuildLogEntry.build_id.in_(builds), BuildLogEntry.id > low)
-                .order_by(BuildLogEntry.id)
-                .limit(PAGE)
-            )
-            rows = (await session.execute(query)).all()
+            status, rows = await read_log(session, builds, low)
         news: dict[str, list[Event]] = defaultdict(list)
-        for row in rows:
-            if row.id > self._after.get(row.build_id, 0):
-                news[row.build_id].append(Event(row.id, row.kind, row.data))
+        for build_id, event in rows:
+            if event.id > self._after.get(build_id, 0):
+                news[build_id].append(event)
         for build_id in builds:
             self._hand_out(build_id, news.get(build_id, []), status.get(build_id))
         return len(rows) == PAGE
 
-    def _hand_out(
-        self, build_id: str, events: list[Event], status: tuple[BuildStatus, str | None] | None
-    ) -> None:
+    def _hand_out(self, build_id: str, events: list[Event], status: Status | None) -> None:
         if build_id not in self._queues:
             return  # its last follower left during the read
-        status = status or (BuildStatus.QUEUED, None)
+        status = status or NOT_RECORDED
         if not events and self._status.get(build_id) == status:
             return
         if events:
@@ -139,3 +131,25 @@ class EventHub:
         self._status[build_id] = status
         for queue in self._queues[build_id]:
             queue.put_nowait(Batch(events, *status))
+
+
+async def read_log(
+    session: AsyncSession, builds: list[str], after: int, limit: int = PAGE
+) -> tuple[dict[str, Status], list[tuple[str, Event]]]:
+    """The builds' statuses (with the run that recorded each), then their events past id
+    `after` in order, at most `limit`. The statuses come first: an event commits with its
+    status, so every event of a status read here is in the events read after it (or past a
+    full page)."""
+    statuses = await session.execute(
+        select(Build.id, Build.status, Build.run_id).where(Build.id.in_(builds))
+    )
+    status = {row.id: (BuildStatus(row.status), row.run_id) for row in statuses}
+    query = (
+        select(BuildLogEntry.id, BuildLogEntry.build_id, BuildLogEntry.kind)
+        .add_columns(BuildLogEntry.data)
+        .where(BuildLogEntry.build_id.in_(builds), BuildLogEntry.id > after)
+        .order_by(BuildLogEntry.id)
+        .limit(limit)
+    )
+    rows = (await session.execute(query)).all()
+    return status, [(row.build_id, Event(row.id, row.kind, row.data)) for row in rows]

@@ -17,12 +17,9 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from typing import Literal
 
 from fastapi.sse import KEEPALIVE_COMMENT, format_sse_event
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from api.event_hub import Event, EventHub
-from cofounder.db import Build, BuildLogEntry
-from cofounder.payloads import BuildStatus
+from api.event_hub import NOT_RECORDED, Event, EventHub, read_log
 
 PAGE = 500  # events read at once while a client catches up
 RETRY = b"retry: 2000\n\n"  # how soon a browser's EventSource reconnects (ms), sent first
@@ -51,8 +48,10 @@ async def build_events(
     yield RETRY
     async with hub.subscribe(build_id, after) as queue:
         while True:
-            (status, run_id), rows = await _catch_up(sessions, build_id, sent.after)
-            yield sent.frames(Event(row.id, row.kind, row.data) for row in rows)
+            async with sessions() as session:
+                statuses, rows = await read_log(session, [build_id], sent.after, PAGE)
+            status, run_id = statuses.get(build_id, NOT_RECORDED)
+            yield sent.frames(event for _, event in rows)
             if len(rows) < PAGE:
                 break
         while True:
@@ -85,23 +84,3 @@ class Sent:
                 chunk += event.frame
                 self.after = event.id
         return bytes(chunk)
-
-
-async def _catch_up(
-    sessions: async_sessionmaker[AsyncSession], build_id: str, after: int
-) -> tuple[tuple[BuildStatus, str | None], list[BuildLogEntry]]:
-    async with sessions() as session:
-        # The status first: an event and its status commit together, so every event of a
-        # status read here is in the page read after it.
-        now = select(Build.status, Build.run_id).where(Build.id == build_id)
-        recorded = (await session.execute(now)).one_or_none()
-        query = (
-            select(BuildLogEntry)
-            .where(BuildLogEntry.build_id == build_id, BuildLogEntry.id > after)
-            .order_by(BuildLogEntry.id)
-            .limit(PAGE)
-        )
-        rows = list((await session.scalars(query)).all())
-    if recorded is None:
-        return (BuildStatus.QUEUED, None), rows
-    return (BuildStatus(recorded.status), recorded.run_id), rows
