@@ -111,11 +111,13 @@ async def _phase_before(
     event, and whether no earlier event of the build had this event's status."""
     query = select(Build.status, Build.status_at, Build.created_at)
     row = (await session.execute(query.where(Build.id == status.build_id))).one_or_none()
-    seen = await session.scalar(
-        select(func.count())
-        .select_from(BuildEvent)
-        .where(BuildEvent.build_id == status.build_id, BuildEvent.status == status.status.value)
-    )
+    seen: int | None = 0
+    if status.status in metrics.OUTCOMES:  # only an outcome's first time is counted
+        seen = await session.scalar(
+            select(func.count())
+            .select_from(BuildEvent)
+            .where(BuildEvent.build_id == status.build_id, BuildEvent.status == status.status.value)
+        )
     if row is None:
         return None, None, not seen
     return row.status, as_utc(row.status_at or row.created_at), not seen

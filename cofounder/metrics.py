@@ -85,7 +85,7 @@ def phase_moved(
     left: str | None, since: datetime | None, status: BuildStatus, at: datetime, first: bool
 ) -> None:
     """A build moved from `left` (entered at `since`) to `status` at `at`; `first` when no
-    earlier event of this build had `status`."""
+    earlier event of this build had `status` (asked only of outcomes)."""
     if left is not None and since is not None:
         PHASE_SECONDS.labels(left).observe(max((at - since).total_seconds(), 0.0))
     if first and status in OUTCOMES:
