@@ -20,12 +20,12 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 
 from activities.sandbox import Command, CommandResult, SandboxSession
-
-if TYPE_CHECKING:
-    from activities.agent.tool_call import ToolOutcome
 from cofounder import build_log
 from cofounder.build_log import RESULT_CHARS, SUMMARY_CHARS, TEXT_CHARS, clip, entry
 from cofounder.payloads import ToolsRequest, TurnRequest, Usage
+
+if TYPE_CHECKING:  # tool_call imports this module
+    from activities.agent.tool_call import ToolOutcome
 
 log = structlog.get_logger()
 
