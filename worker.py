@@ -1,6 +1,6 @@
-"""The worker: wires clients into activities and runs the build workflow's task queue.
+"""The worker: wires clients into activities and serves the build's task queues.
 
-More capacity is more of these processes on the same task queue; Temporal does the rest.
+More capacity is more of these processes on the same task queues; Temporal does the rest.
 """
 
 from __future__ import annotations
@@ -8,14 +8,15 @@ from __future__ import annotations
 import asyncio
 import signal
 from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from datetime import timedelta
 from typing import Any
 
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import Client
-from temporalio.worker import Worker
+from temporalio.common import VersioningBehavior, WorkerDeploymentVersion
+from temporalio.worker import Worker, WorkerDeploymentConfig
 
 from activities.agent.turns import AgentActivities
 from activities.billing.metering import MeterActivities
@@ -40,6 +41,7 @@ from cofounder.temporal import connect
 from cofounder.temporal_metrics import TemporalMetrics
 from workflows.build import BuildWorkflow
 from workflows.metering import MeteringWorkflow
+from workflows.queues import QueueKind, kind_of, queue_name
 
 log = structlog.get_logger()
 
@@ -105,30 +107,75 @@ def sandbox_runtime(settings: Settings) -> SandboxRuntime:
     return LocalRuntime(settings)
 
 
-def create_worker(
+def create_workers(
     client: Client, settings: Settings, sessions: async_sessionmaker[AsyncSession]
-) -> Worker:
-    """A worker for every workflow and activity of a build, on the settings' task queue."""
-    return Worker(
-        client,
-        task_queue=settings.task_queue,
-        sticky_queue_schedule_to_start_timeout=STICKY_TIMEOUT,
-        max_heartbeat_throttle_interval=HEARTBEAT_THROTTLE,
-        default_heartbeat_throttle_interval=HEARTBEAT_THROTTLE,
-        interceptors=[HeartbeatInterceptor()],
-        workflows=[BuildWorkflow, MeteringWorkflow] if settings.billing else [BuildWorkflow],
-        activities=build_activities(settings, sessions),
+) -> list[Worker]:
+    """One worker for each queue this process serves (`COFOUNDER_WORKER_QUEUES`), each with
+    the activities of its kind; the workflows run on the base queue."""
+    activities = build_activities(settings, sessions)
+    return [
+        Worker(
+            client,
+            task_queue=queue_name(settings.task_queue, kind),
+            # An activity's name is its method's, on both sides: here and in the workflow.
+            activities=[act for act in activities if kind_of(act.__name__) == kind],
+            workflows=_workflows(settings) if kind == "workflows" else [],
+            **_limits(settings, kind),
+            **_common(settings),
+        )
+        for kind in settings.worker_queues
+    ]
+
+
+def _workflows(settings: Settings) -> list[type]:
+    return [BuildWorkflow, MeteringWorkflow] if settings.billing else [BuildWorkflow]
+
+
+def _limits(settings: Settings, kind: QueueKind) -> dict[str, Any]:
+    if kind == "models" and settings.model_calls_per_second is not None:
+        # Enforced by the server for every worker of the queue: the fleet's rate, not ours.
+        return {"max_task_queue_activities_per_second": settings.model_calls_per_second}
+    if kind == "sandbox":
+        return {"max_concurrent_activities": settings.sandbox_concurrency}
+    return {}
+
+
+def _common(settings: Settings) -> dict[str, Any]:
+    """What every worker of the process shares: its timing, interceptors and version."""
+    return {
+        "sticky_queue_schedule_to_start_timeout": STICKY_TIMEOUT,
+        "max_heartbeat_throttle_interval": HEARTBEAT_THROTTLE,
+        "default_heartbeat_throttle_interval": HEARTBEAT_THROTTLE,
+        "interceptors": [HeartbeatInterceptor()],
+        "max_cached_workflows": settings.worker_cached_workflows,
+        "graceful_shutdown_timeout": timedelta(seconds=settings.worker_grace_seconds),
+        "deployment_config": deployment_config(settings),
+    }
+
+
+def deployment_config(settings: Settings) -> WorkerDeploymentConfig | None:
+    """With a deployment name, this worker is one version of it, and each build stays pinned
+    to the version it started on: a deploy never changes the code under a running build."""
+    if settings.deployment_name is None or settings.build_id is None:
+        return None
+    return WorkerDeploymentConfig(
+        version=WorkerDeploymentVersion(settings.deployment_name, settings.build_id),
+        use_worker_versioning=True,
+        default_versioning_behavior=VersioningBehavior.PINNED,
     )
 
 
 @asynccontextmanager
-async def running_worker(client: Client, settings: Settings) -> AsyncIterator[Worker]:
-    """A started worker with its own database engine, shut down cleanly on exit."""
+async def running_worker(client: Client, settings: Settings) -> AsyncIterator[list[Worker]]:
+    """This process's started workers, with their own database engine, shut down together
+    (each drains within the grace period) on exit."""
     engine = make_engine(settings.resolved_database_url)
     try:
-        worker = create_worker(client, settings, make_sessionmaker(engine))
-        async with worker:
-            yield worker
+        async with AsyncExitStack() as stack:
+            workers = create_workers(client, settings, make_sessionmaker(engine))
+            for worker in workers:
+                await stack.enter_async_context(worker)
+            yield workers
     finally:
         await engine.dispose()
 
@@ -147,11 +194,16 @@ async def main(settings: Settings | None = None) -> None:
         await ensure_metering_schedule(client, settings)
     async with running_worker(client, settings), serving_metrics(settings, temporal_metrics):
         log.info(
-            "worker started", task_queue=settings.task_queue, model_url=settings.model_base_url
+            "worker started",
+            task_queues=[queue_name(settings.task_queue, kind) for kind in settings.worker_queues],
+            build_id=settings.build_id,
+            model_url=settings.model_base_url,
         )
         sweeping = asyncio.create_task(_sweep_forever(sandbox_runtime(settings), client))
         await stop.wait()
         sweeping.cancel()
+        # Leaving the block stops polling and gives running activities the grace period.
+        log.info("worker draining", grace_seconds=settings.worker_grace_seconds)
     log.info("worker stopped")
 
 

@@ -8,10 +8,12 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AliasChoices, BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from sqlalchemy.engine import URL
 
 from cofounder.payloads.build import ReviewSettings
 from cofounder.plans import DEFAULT_PLANS, PAID_TIERS, PERIODS, Period, PlanLimits
 from cofounder.settings_checks import check
+from workflows.queues import KINDS, QueueKind
 
 
 class ModelPrice(BaseModel):
@@ -53,12 +55,45 @@ class Settings(BaseSettings):
     environment: Literal["development", "production"] = "development"
     data_dir: Path = Path(".cofounder")
     database_url: str | None = Field(default=None, validation_alias=_env("DATABASE_URL"))
+    # Or the URL's parts, as a managed database's secret hands them out (RDS on ECS): used when
+    # DATABASE_URL is unset and DATABASE_HOST is set.
+    database_host: str | None = Field(default=None, validation_alias=_env("DATABASE_HOST"))
+    database_port: int = Field(default=5432, validation_alias=_env("DATABASE_PORT"))
+    database_name: str = Field(default="cofounder", validation_alias=_env("DATABASE_NAME"))
+    database_user: str = Field(default="cofounder", validation_alias=_env("DATABASE_USER"))
+    database_password: SecretStr | None = Field(
+        default=None, validation_alias=_env("DATABASE_PASSWORD")
+    )
 
     temporal_address: str = Field(
         default="127.0.0.1:7233", validation_alias=_env("TEMPORAL_ADDRESS")
     )
     temporal_namespace: str = Field(default="default", validation_alias=_env("TEMPORAL_NAMESPACE"))
+    # A Temporal Cloud or cluster connection by configuration alone: a `temporalio.envconfig`
+    # profile (TOML) and its TEMPORAL_* variables (TLS, mTLS, API key). An address or namespace
+    # set here explicitly wins over the profile's.
+    temporal_profile: str | None = Field(default=None, validation_alias=_env("TEMPORAL_PROFILE"))
+    temporal_config_file: Path | None = Field(
+        default=None, validation_alias=_env("TEMPORAL_CONFIG_FILE")
+    )
+    temporal_api_key: SecretStr | None = Field(
+        default=None, validation_alias=_env("TEMPORAL_API_KEY")
+    )
+    # The workflows' queue; model calls and sandbox work run on `<it>-models`, `<it>-sandbox`.
     task_queue: str = "cofounder-builds"
+    # What this worker process serves (comma-separated: workflows, models, sandbox).
+    worker_queues: Annotated[list[QueueKind], NoDecode] = Field(default_factory=lambda: [*KINDS])
+    # Model calls started per second by the whole fleet (Temporal enforces it on the queue).
+    model_calls_per_second: float | None = Field(default=None, gt=0)
+    # Sandbox activities one worker runs at once.
+    sandbox_concurrency: int = Field(default=8, ge=1)
+    # On SIGTERM a worker stops polling and gives running activities this long to finish.
+    worker_grace_seconds: float = Field(default=60.0, ge=0)
+    worker_cached_workflows: int = Field(default=1000, ge=0)
+    # Worker Deployment Versioning: with a deployment name, builds are pinned to the build id
+    # (the image's version) of the workers they started on.
+    deployment_name: str | None = None
+    build_id: str | None = None
     temporal_ui_port: int = 8233
 
     api_host: str = "127.0.0.1"
@@ -229,6 +264,13 @@ class Settings(BaseSettings):
             return key
         return SecretStr(key.get_secret_value().replace("\\n", "\n"))
 
+    @field_validator("worker_queues", mode="before")
+    @classmethod
+    def _queues(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [kind.strip() for kind in value.split(",") if kind.strip()]
+        return value
+
     @field_validator("allowed_origins", mode="before")
     @classmethod
     def _origins(cls, value: Any) -> Any:
@@ -277,10 +319,23 @@ class Settings(BaseSettings):
 
     @property
     def resolved_database_url(self) -> str:
-        url = self.database_url or f"sqlite+aiosqlite:///{self.data_dir.resolve()}/cofounder.db"
+        url = self.database_url or self._database_url_from_parts()
         if url.startswith("postgresql://") or url.startswith("postgres://"):
             url = "postgresql+asyncpg://" + url.split("://", 1)[1]
         return url
+
+    def _database_url_from_parts(self) -> str:
+        if self.database_host is None:
+            return f"sqlite+aiosqlite:///{self.data_dir.resolve()}/cofounder.db"
+        password = self.database_password.get_secret_value() if self.database_password else ""
+        return URL.create(
+            "postgresql+asyncpg",
+            username=self.database_user,
+            password=password or None,
+            host=self.database_host,
+            port=self.database_port,
+            database=self.database_name,
+        ).render_as_string(hide_password=False)
 
     @property
     def artifacts_dir(self) -> Path:

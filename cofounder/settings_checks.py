@@ -33,6 +33,10 @@ def check(settings: Settings) -> None:
         raise ValueError("E2B_API_KEY is required when COFOUNDER_SANDBOX=e2b")
     if (settings.github_app_id is None) != (settings.github_private_key is None):
         raise ValueError("GITHUB_APP_ID and GITHUB_PRIVATE_KEY are set together, or neither")
+    if settings.deployment_name is not None and not settings.build_id:
+        raise ValueError("COFOUNDER_BUILD_ID is required with COFOUNDER_DEPLOYMENT_NAME")
+    if not settings.worker_queues:
+        raise ValueError("COFOUNDER_WORKER_QUEUES names no queue (workflows, models, sandbox)")
     if settings.environment == "production" and settings.anthropic_api_key is None:
         raise ValueError("ANTHROPIC_API_KEY is required when COFOUNDER_ENVIRONMENT=production")
 

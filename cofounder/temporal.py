@@ -15,6 +15,7 @@ from temporalio.api.operatorservice.v1 import (
 from temporalio.client import Client
 from temporalio.client import Interceptor as ClientInterceptor
 from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.envconfig import ClientConfigProfile, ClientConnectConfig
 from temporalio.runtime import Runtime
 
 from cofounder.correlation import CorrelationInterceptor
@@ -65,6 +66,29 @@ async def ensure_search_attributes(client: Client, namespace: str) -> list[str]:
     return sorted(missing)
 
 
+def connect_config(settings: Settings) -> ClientConnectConfig:
+    """Where and how to connect: the envconfig profile (its file and TEMPORAL_* variables: TLS,
+    mTLS, API key, gRPC metadata), with the settings' address and namespace where they were
+    given explicitly or the profile names none."""
+    profile = ClientConfigProfile.load(
+        profile=settings.temporal_profile,
+        config_source=settings.temporal_config_file,
+        # A profile file is read only when asked for: a developer's own default profile (say,
+        # Temporal Cloud) must not take `cofounder dev` away from its embedded server.
+        disable_file=settings.temporal_profile is None and settings.temporal_config_file is None,
+    )
+    config = profile.to_client_connect_config()
+    explicit = settings.model_fields_set
+    if "temporal_address" in explicit or "target_host" not in config:
+        config["target_host"] = settings.temporal_address
+    if "temporal_namespace" in explicit or "namespace" not in config:
+        config["namespace"] = settings.temporal_namespace
+    if settings.temporal_api_key is not None:
+        config["api_key"] = settings.temporal_api_key.get_secret_value()
+        config.setdefault("tls", True)  # Temporal Cloud takes API keys over TLS only
+    return config
+
+
 async def connect(
     settings: Settings, patience: float = CONNECT_PATIENCE, runtime: Runtime | None = None
 ) -> Client:
@@ -76,8 +100,7 @@ async def connect(
     while True:
         try:
             return await Client.connect(
-                settings.temporal_address,
-                namespace=settings.temporal_namespace,
+                **connect_config(settings),
                 data_converter=pydantic_data_converter,
                 interceptors=client_interceptors(),
                 runtime=runtime,

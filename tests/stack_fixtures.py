@@ -19,8 +19,8 @@ from worker import running_worker
 @pytest_asyncio.fixture
 async def worker(
     env: WorkflowEnvironment, settings: Settings, sessions: async_sessionmaker[AsyncSession]
-) -> AsyncIterator[Worker]:
-    """Every workflow and activity, polling the test's task queue for the test's length."""
+) -> AsyncIterator[list[Worker]]:
+    """Every workflow and activity, polling the test's task queues for the test's length."""
     async with running_worker(env.client, settings) as running:
         yield running
 

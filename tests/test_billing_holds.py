@@ -22,7 +22,7 @@ async def ledger_rows(billing: Billing, build_id: str) -> int:
 
 
 async def test_a_failed_payment_holds_builds_and_payment_releases_them(
-    billing: Billing, worker: Worker
+    billing: Billing, worker: list[Worker]
 ) -> None:
     subscription = await billing.subscribe("founder")
     goal = {"project": "shop", "goal": "a slugify library with tests", "require_approval": True}

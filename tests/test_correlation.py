@@ -23,7 +23,7 @@ from tests.log_capture import json_logs
 
 
 async def test_request_ids_reach_the_activities_they_caused(
-    http: httpx.AsyncClient, worker: Worker, env: WorkflowEnvironment
+    http: httpx.AsyncClient, worker: list[Worker], env: WorkflowEnvironment
 ) -> None:
     with json_logs() as logs:
         body = {"project": "demo", "goal": GOAL, "require_approval": True}

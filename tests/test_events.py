@@ -41,7 +41,7 @@ def parse(stream: str) -> list[dict[str, Any]]:
 
 
 async def test_a_build_streams_its_phases_once_each_and_resumes(
-    http: httpx.AsyncClient, worker: Worker
+    http: httpx.AsyncClient, worker: list[Worker]
 ) -> None:
     build_id = (await http.post("/api/builds", json={"project": "demo", "goal": "slugs"})).json()[
         "id"
@@ -68,7 +68,7 @@ async def test_a_build_streams_its_phases_once_each_and_resumes(
 
 
 async def test_every_client_of_a_build_gets_every_event_once(
-    http: httpx.AsyncClient, worker: Worker
+    http: httpx.AsyncClient, worker: list[Worker]
 ) -> None:
     """Clients that join at the start, mid-build and late are all served by the process's one
     reader of the log (after catching up from the database): the same events, in order."""
@@ -111,7 +111,7 @@ async def events_of(stream: httpx.Response) -> AsyncIterator[dict[str, Any]]:
 
 
 async def test_a_client_that_drops_mid_build_resumes_without_gaps(
-    settings: Settings, env: WorkflowEnvironment, worker: Worker
+    settings: Settings, env: WorkflowEnvironment, worker: list[Worker]
 ) -> None:
     address = env.client.service_client.config.target_host
     served = settings.model_copy(update={"temporal_address": address})
@@ -135,7 +135,7 @@ async def test_a_client_that_drops_mid_build_resumes_without_gaps(
 
 
 async def test_the_stream_tells_every_turn_call_command_cost_and_pull_request(
-    http: httpx.AsyncClient, worker: Worker, sessions: async_sessionmaker[AsyncSession]
+    http: httpx.AsyncClient, worker: list[Worker], sessions: async_sessionmaker[AsyncSession]
 ) -> None:
     made = await http.post("/api/builds", json={"project": "demo", "goal": "slugs"})
     build_id = made.json()["id"]
@@ -208,7 +208,9 @@ async def test_an_ended_run_still_winding_down_is_not_running_again(
     assert not await queries.running_again(handle, ended_run="an-earlier-run")
 
 
-async def test_after_resumes_as_last_event_id_does(http: httpx.AsyncClient, worker: Worker) -> None:
+async def test_after_resumes_as_last_event_id_does(
+    http: httpx.AsyncClient, worker: list[Worker]
+) -> None:
     made = await http.post("/api/builds", json={"project": "demo", "goal": "slugs"})
     url = f"/api/builds/{made.json()['id']}/events?until=settled"
     whole = parse((await http.get(url, timeout=120)).text)

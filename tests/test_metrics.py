@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
@@ -67,7 +69,7 @@ def temporal_metrics() -> Iterator[TemporalMetrics]:
 @pytest_asyncio.fixture
 async def metered_worker(
     env: WorkflowEnvironment, settings: Settings, temporal_metrics: TemporalMetrics
-) -> AsyncIterator[Worker]:
+) -> AsyncIterator[list[Worker]]:
     """A worker like `cofounder worker`'s: its client on the runtime whose metrics we read."""
     address = env.client.service_client.config.target_host
     client = await connect(
@@ -98,6 +100,27 @@ async def events_of(sessions: Sessions, build_id: str) -> list[BuildEvent]:
         return list(await session.scalars(query))
 
 
+async def scrape_after_ending(
+    url: str, temporal_metrics: TemporalMetrics, before: Samples, wait: float = 5
+) -> Samples:
+    """The worker's metrics once they count one more build in review: the worker counts the
+    ending just after committing it, so the API may show the status a moment earlier."""
+    deadline = time.monotonic() + wait
+    ended = ("cofounder_builds_ended_total",)
+    while True:
+        temporal_metrics.drain()
+        async with httpx.AsyncClient() as scraper:
+            scraped = await scraper.get(url)
+        assert scraped.headers["content-type"].startswith("text/plain")
+        worker = parse(scraped.text)
+        counted = total(worker, *ended, outcome="in_review") > total(
+            before, *ended, outcome="in_review"
+        )
+        if counted or time.monotonic() > deadline:  # past the wait, the assertions say what lacks
+            return worker
+        await asyncio.sleep(0.05)
+
+
 async def test_a_build_is_counted_by_the_api_and_the_worker(
     http: httpx.AsyncClient,
     metered_worker: Worker,
@@ -112,11 +135,7 @@ async def test_a_build_is_counted_by_the_api_and_the_worker(
     await api_status(http, build_id, "in_review", timeout=120)
 
     api = parse((await http.get("/metrics")).text)
-    temporal_metrics.drain()
-    async with httpx.AsyncClient() as scraper:
-        scraped = await scraper.get(worker_metrics_url)
-    assert scraped.headers["content-type"].startswith("text/plain")
-    worker = parse(scraped.text)
+    worker = await scrape_after_ending(worker_metrics_url, temporal_metrics, before)
 
     def delta(name: str, **labels: str) -> float:
         return total(worker, name, **labels) - total(before, name, **labels)

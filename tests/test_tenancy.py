@@ -61,7 +61,7 @@ def test_every_route_with_an_owned_id_is_checked(settings: Settings) -> None:
 
 
 async def test_another_owners_ids_answer_404_everywhere(
-    http: httpx.AsyncClient, http_app: FastAPI, worker: Worker
+    http: httpx.AsyncClient, http_app: FastAPI, worker: list[Worker]
 ) -> None:
     act_as(http_app, "alice")
     made = await http.post("/api/builds", json={"project": "shop", "goal": "a slugify library"})

@@ -13,6 +13,8 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError
 from temporalio.workflow import ActivityCancellationType
 
+from workflows.queues import kind_of, queue_name
+
 with workflow.unsafe.imports_passed_through():
     # Payload models and activity classes: pydantic and the vendor SDKs must not be re-imported
     # inside the workflow sandbox; only their names and types are used here.
@@ -246,10 +248,11 @@ class Steps:
         cancellation_type: ActivityCancellationType = ActivityCancellationType.TRY_CANCEL,
     ) -> Out:
         """One activity under the build's retry design: it heartbeats, its attempts are uncapped,
-        and `deadline` bounds them all."""
+        and `deadline` bounds them all. It runs on its kind's queue beside the build's own."""
         return await workflow.execute_activity_method(
             method,
             arg,
+            task_queue=queue_name(workflow.info().task_queue, kind_of(method.__name__)),
             summary=summary,
             start_to_close_timeout=attempt,
             schedule_to_close_timeout=deadline,

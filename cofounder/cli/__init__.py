@@ -6,11 +6,12 @@ import sys
 
 import typer
 
-from cofounder.cli import builds, ops, run
+from cofounder.cli import builds, deployment, ops, run
 
 app = typer.Typer(help=__doc__, no_args_is_help=True, add_completion=False)
 db_app = typer.Typer(help="Database schema (Alembic migrations).", no_args_is_help=True)
 app.add_typer(db_app, name="db")
+app.add_typer(deployment.app, name="deployment")
 
 # Registered here, in the order `cofounder --help` lists them.
 app.command()(run.dev)

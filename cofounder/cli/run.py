@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
 import time
 from typing import Annotated
@@ -10,7 +11,7 @@ from typing import Annotated
 import typer
 
 from cofounder.cli.builds import report
-from cofounder.cli.output import EXIT_FAILED, say
+from cofounder.cli.output import EXIT_BAD_INPUT, EXIT_FAILED, say
 from cofounder.follow import ApiError, BuildsApi, follow
 from cofounder.settings import Settings
 
@@ -76,13 +77,30 @@ def _run_demo(settings: Settings) -> None:
     report(settings, final)
 
 
-def worker() -> None:
-    """Run a worker for the build task queue."""
+def worker(
+    queues: Annotated[
+        str | None,
+        typer.Option(
+            help="Comma-separated queues to serve: workflows, models, sandbox"
+            " (default: COFOUNDER_WORKER_QUEUES, or all three)."
+        ),
+    ] = None,
+) -> None:
+    """Run a worker for the build's task queues; SIGTERM drains it."""
+    from pydantic import ValidationError
+
     from cofounder.logging import configure_logging
     from worker import main
 
     configure_logging()
-    asyncio.run(main())
+    if queues is not None:
+        os.environ["COFOUNDER_WORKER_QUEUES"] = queues  # the option is the variable
+    try:
+        settings = Settings()
+    except ValidationError as err:
+        say(f"error: {err.errors()[0]['msg']}")
+        raise typer.Exit(EXIT_BAD_INPUT) from None
+    asyncio.run(main(settings))
 
 
 def api() -> None:
