@@ -122,6 +122,8 @@ def settings(tmp_path: Path, offline_model: str) -> Settings:
         review_settle_seconds=0,
         # Tests act as many users; plans and their limits are tested on their own.
         default_tier="unlimited",
+        # A test's worker stops at once when the test ends; draining has its own test.
+        worker_grace_seconds=0,
         _env_file=None,  # type: ignore[call-arg]
     )
 
