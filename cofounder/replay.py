@@ -3,15 +3,27 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from temporalio.client import Client, WorkflowHistory
+from temporalio.client import Client, WorkflowExecution, WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
 from cofounder.correlation import CorrelationInterceptor
 from cofounder.settings import Settings
 from cofounder.temporal import connect
+
+# How far back `replay --recent` looks, widening until it has found enough builds. SQL
+# visibility (PostgreSQL, SQLite) cannot ORDER BY, so the newest are sorted here, from a window
+# that stays small while builds are frequent; None: every build the server still keeps.
+RECENT_WINDOWS: tuple[timedelta | None, ...] = (
+    timedelta(hours=1),
+    timedelta(days=1),
+    timedelta(days=7),
+    timedelta(days=30),
+    None,
+)
 
 
 class ReplayFailed(RuntimeError):
@@ -55,3 +67,45 @@ async def replay_runs(client: Client, workflow_id: str) -> int:
         handle = client.get_workflow_handle(workflow_id, run_id=run.run_id)
         await replay_history(await handle.fetch_history())
     return len(runs)
+
+
+async def replay_recent(settings: Settings, count: int) -> dict[str, int]:
+    """Replay every run of the `count` most recently started builds; see `replay_builds`."""
+    return await replay_builds(await connect(settings), count)
+
+
+async def replay_builds(client: Client, count: int) -> dict[str, int]:
+    """Replay every run of the `count` most recently started builds (any status), newest
+    first; each build's workflow id and its number of runs. The first build that does not
+    replay stops it with ReplayFailed, naming that build."""
+    replayed: dict[str, int] = {}
+    for workflow_id in await recent_builds(client, count):
+        try:
+            replayed[workflow_id] = await replay_runs(client, workflow_id)
+        except ReplayFailed as err:
+            raise ReplayFailed(f"{workflow_id}: {err}") from err
+    return replayed
+
+
+async def recent_builds(client: Client, count: int) -> list[str]:
+    """Workflow ids of the `count` builds whose latest run started last, newest first."""
+    from workflows.build import WORKFLOW_NAME
+
+    now = datetime.now(UTC)
+    newest: list[str] = []
+    for window in RECENT_WINDOWS:
+        query = f"WorkflowType = '{WORKFLOW_NAME}'"
+        if window is not None:
+            query += f" AND StartTime > '{(now - window).strftime('%Y-%m-%dT%H:%M:%SZ')}'"
+        newest = _newest(
+            [run async for run in client.list_workflows(query)],
+            count,
+        )
+        if len(newest) == count:
+            break
+    return newest
+
+
+def _newest(runs: list[WorkflowExecution], count: int) -> list[str]:
+    ids = [run.id for run in sorted(runs, key=lambda run: run.start_time, reverse=True)]
+    return list(dict.fromkeys(ids))[:count]

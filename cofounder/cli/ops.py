@@ -40,22 +40,35 @@ def replay(
         str | None, typer.Argument(help="Fetch this workflow's history.")
     ] = None,
     file: Annotated[Path | None, typer.Option(help="Replay a history JSON file instead.")] = None,
+    recent: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            metavar="N",
+            help="Replay the N most recently started builds (every run of each) instead.",
+        ),
+    ] = None,
 ) -> None:
     """Replay a build's history against the current code; non-zero on non-determinism."""
-    from cofounder.replay import ReplayFailed, replay_file, replay_workflow
+    from cofounder.replay import ReplayFailed, replay_file, replay_recent, replay_workflow
 
-    if (workflow_id is None) == (file is None):
-        say("error: give a WORKFLOW_ID or --file, not both")
+    if [workflow_id, file, recent].count(None) != 2:
+        say("error: give one of WORKFLOW_ID, --file or --recent N")
         raise typer.Exit(EXIT_BAD_INPUT)
-    runs = 1
     try:
         if file is not None:
             replay_file(file)
+            say(f"replayed {file}: deterministic")
+        elif recent is not None:
+            builds = asyncio.run(replay_recent(Settings(), recent))
+            for replayed, runs in builds.items():
+                say(f"  {replayed} ({runs} run{'s' if runs > 1 else ''})")
+            say(f"replayed {len(builds)} builds ({sum(builds.values())} runs): deterministic")
         else:
             assert workflow_id is not None
             runs = asyncio.run(replay_workflow(Settings(), workflow_id))
+            chain = f" ({runs} runs)" if runs > 1 else ""
+            say(f"replayed {workflow_id}{chain}: deterministic")
     except ReplayFailed as err:
         say(f"replay failed: {err}")
         raise typer.Exit(EXIT_FAILED) from None
-    chain = f" ({runs} runs)" if runs > 1 else ""
-    say(f"replayed {workflow_id or file}{chain}: deterministic")
