@@ -44,6 +44,9 @@ RUN groupadd --gid 10001 cofounder \
     && useradd --uid 10001 --gid 10001 --create-home --shell /usr/sbin/nologin cofounder \
     && mkdir /data \
     && chown cofounder:cofounder /data
+# Scratch space on a read-only root filesystem (the ECS tasks run so): Fargate gives each
+# declared volume the image's ownership, so the app's user can write there.
+VOLUME ["/tmp", "/data"]
 COPY --from=builder /opt/venv /opt/venv
 # Where api/dashboard/assets.py looks for it: beside the installed package.
 COPY --from=dashboard /dashboard/node_modules/htmx.org/dist/htmx.min.js \

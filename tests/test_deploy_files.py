@@ -9,6 +9,7 @@ AWS API.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shlex
@@ -138,6 +139,14 @@ def test_image_runs_cofounder_as_a_fixed_non_root_user() -> None:
     runs = " ".join(value for kind, value in final if kind == "RUN")
     assert "git" in runs.split()
     assert not {"gcc", "build-essential", "bubblewrap", "nodejs", "npm"} & set(runs.split())
+
+
+def test_image_declares_the_scratch_volumes_the_ecs_tasks_mount() -> None:
+    # On a read-only root filesystem only declared volumes get the image's (non-root) owner.
+    from infra.containers import SCRATCH
+
+    volumes = [json.loads(value) for kind, value in dockerfile_instructions() if kind == "VOLUME"]
+    assert set(SCRATCH.values()) <= {path for declared in volumes for path in declared}
 
 
 def test_image_puts_htmx_where_the_dashboard_serves_it_from() -> None:
