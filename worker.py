@@ -175,7 +175,12 @@ async def running_worker(client: Client, settings: Settings) -> AsyncIterator[li
             workers = create_workers(client, settings, make_sessionmaker(engine))
             for worker in workers:
                 await stack.enter_async_context(worker)
-            yield workers
+            try:
+                yield workers
+            finally:
+                # Every queue stops polling at once; one after another, the last would still
+                # take new work while the first drains.
+                await asyncio.gather(*(worker.shutdown() for worker in workers))
     finally:
         await engine.dispose()
 
