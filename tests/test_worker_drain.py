@@ -24,7 +24,7 @@ from cofounder.temporal import connect
 from tests.drain_history import InFlight, drain_problems, started_after
 from tests.helpers import inject_faults, model_stats, sandboxes_of, side_effects, start_build
 from tests.processes import Processes
-from tests.test_chaos import assert_each_build_exactly_once  # the chaos test's own counts
+from tests.test_chaos import assert_each_build_exactly_once, until  # the chaos test's own counts
 
 BUILDS = 4
 GRACE = 20  # seconds: the draining worker's COFOUNDER_WORKER_GRACE_SECONDS
@@ -37,13 +37,6 @@ STARTED = PendingActivityState.PENDING_ACTIVITY_STATE_STARTED
 Handle = WorkflowHandle[Any, BuildView]
 # The activities that run the build's tests in its sandbox: the steps worth draining.
 TEST_RUNS = {"run_tests", "run_tools"}
-
-
-async def until(condition: Any, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f"never came: {what}"
-        await asyncio.sleep(0.05)
 
 
 def identity(pid: int) -> str:
@@ -104,7 +97,8 @@ async def drain(
 
 async def kill_mid_build(worker: subprocess.Popen[bytes], results: asyncio.Future[Any]) -> None:
     """SIGKILL `worker` (with its sandboxes) while it runs a sandbox and builds are unfinished."""
-    await until(lambda: sandboxes_of(worker.pid) or results.done(), 60, "worker B in a sandbox")
+    in_sandbox = await until(lambda: bool(sandboxes_of(worker.pid)) or results.done(), 60)
+    assert in_sandbox, "never came: worker B in a sandbox"
     assert not results.done(), "every build ended before worker B could be killed mid-build"
     os.killpg(worker.pid, signal.SIGKILL)
     worker.wait()
