@@ -37,6 +37,7 @@ class BuildRecordActivities:
             "status_at": at,
             "updated_at": utcnow(),
             "finished_at": utcnow() if status.status.terminal else None,
+            "view": status.view.model_dump_json() if status.view is not None else None,
         }
         event = {
             "build_id": status.build_id,

@@ -25,6 +25,7 @@ from api.errors import Conflict, ServiceError, TimedOut, Unavailable
 from api.queries import load_build
 from api.schemas.builds import BuildOut
 from cofounder.db import Build
+from cofounder.db.models import utcnow
 from cofounder.payloads import (
     ApprovalDecision,
     BillingHold,
@@ -58,6 +59,8 @@ async def cancel_build(
         await handle.cancel()
     except RPCError as err:
         raise _rpc_error(build_id, "cancelled", err) from err
+    await steered(session, build.workflow_id)
+    await session.commit()
     log.info("build cancel requested", build_id=build_id)
     return build
 
@@ -83,6 +86,8 @@ async def approve_build(
             f"build {build_id} did not answer within {UPDATE_TIMEOUT.total_seconds():.0f}s "
             "(is a worker running?); the decision may still be applied"
         ) from err
+    await steered(session, build.workflow_id)
+    await session.commit()
     log.info("build plan decided", build_id=build_id, approved=decision.approved)
     return build.with_view(view)
 
@@ -121,6 +126,7 @@ async def extend_budget(
     # The row keeps the limit for when the workflow no longer answers (the build ended).
     limit = update(Build).where(Build.id == build_id).values(budget_micro_usd=view.budget_micro_usd)
     await session.execute(limit)
+    await steered(session, build.workflow_id)
     await session.commit()
     log.info("build budget extended", build_id=build_id, add_usd=add_usd)
     return build.with_view(view)
@@ -145,44 +151,59 @@ async def add_feedback(
             "feedback is taken once it has one"
         )
     item = Feedback(id=f"api:{key or uuid.uuid4().hex}", kind="api", author=owner, body=body)
-    if not await send_feedback(client, build.workflow_id, item):
+    if not await send_feedback(session, client, build.workflow_id, item):
         raise Conflict(
             f"build {build_id} has ended (or its workflow is gone); it takes no feedback"
         )
+    await session.commit()
     log.info("build feedback queued", build_id=build_id, feedback=item.id)
     return build
 
 
-async def send_feedback(client: Client, workflow_id: str, item: Feedback) -> bool:
+async def send_feedback(
+    session: AsyncSession, client: Client, workflow_id: str, item: Feedback
+) -> bool:
     """Signal `item` to a build's workflow; False when that workflow no longer runs.
     Unavailable when Temporal cannot be reached."""
     handle = client.get_workflow_handle(workflow_id)
     sending = handle.signal(BuildWorkflow.feedback, item, rpc_timeout=SIGNAL_TIMEOUT)
-    return await _signalled(workflow_id, sending)
+    return await _signalled(session, workflow_id, sending)
 
 
-async def send_closed(client: Client, workflow_id: str, closed: PullRequestClosed) -> bool:
+async def send_closed(
+    session: AsyncSession, client: Client, workflow_id: str, closed: PullRequestClosed
+) -> bool:
     """Tell a build its pull request was merged or closed; False when its workflow no longer
     runs (it ended already, which is what the news would have made it do)."""
     handle = client.get_workflow_handle(workflow_id)
     sending = handle.signal(BuildWorkflow.pull_request_closed, closed, rpc_timeout=SIGNAL_TIMEOUT)
-    return await _signalled(workflow_id, sending)
+    return await _signalled(session, workflow_id, sending)
 
 
-async def send_hold(client: Client, workflow_id: str, hold: BillingHold) -> bool:
+async def send_hold(
+    session: AsyncSession, client: Client, workflow_id: str, hold: BillingHold
+) -> bool:
     """Hold or release a build for its owner's billing; False when it no longer runs."""
     handle = client.get_workflow_handle(workflow_id)
     sending = handle.signal(BuildWorkflow.billing_hold, hold, rpc_timeout=SIGNAL_TIMEOUT)
-    return await _signalled(workflow_id, sending)
+    return await _signalled(session, workflow_id, sending)
 
 
-async def send_cancel(client: Client, workflow_id: str) -> bool:
+async def send_cancel(session: AsyncSession, client: Client, workflow_id: str) -> bool:
     """Cancel a build (it winds down and ends cancelled); False when it no longer runs."""
     handle = client.get_workflow_handle(workflow_id)
-    return await _signalled(workflow_id, handle.cancel(rpc_timeout=SIGNAL_TIMEOUT))
+    return await _signalled(session, workflow_id, handle.cancel(rpc_timeout=SIGNAL_TIMEOUT))
 
 
-async def _signalled(workflow_id: str, sending: Awaitable[None]) -> bool:
+async def steered(session: AsyncSession, workflow_id: str) -> None:
+    """Note that the build was just sent something: the view its row keeps may predate it, so
+    reads ask the workflow until a newer phase is recorded (api/queries.py). Joins the
+    caller's transaction."""
+    mark = update(Build).where(Build.workflow_id == workflow_id).values(steered_at=utcnow())
+    await session.execute(mark)
+
+
+async def _signalled(session: AsyncSession, workflow_id: str, sending: Awaitable[None]) -> bool:
     try:
         await sending
     except RPCError as err:
@@ -192,6 +213,7 @@ async def _signalled(workflow_id: str, sending: Awaitable[None]) -> bool:
         raise Unavailable(f"Temporal could not be reached ({err.message})") from err
     except RuntimeError as err:  # how a lazily connected client reports a failed connect
         raise Unavailable(f"Temporal could not be reached ({err})") from err
+    await steered(session, workflow_id)
     return True
 
 

@@ -184,7 +184,7 @@ async def _pull_request(context: Context, payload: Payload) -> bool:
             row.merged_at = utcnow()
             row.merge_commit_sha = pull.get("merge_commit_sha")
         await build_log.add(context.session, build_log.pull_request(row, row.state))
-        await send_closed(context.client, workflow_id, closed)
+        await send_closed(context.session, context.client, workflow_id, closed)
     return bool(found)
 
 
@@ -197,7 +197,10 @@ async def _tell(context: Context, asked: Asked | None) -> bool:
     for row, workflow_id in await _owned(context.session, asked.repository, asked.numbers):
         if asked.head_sha is not None and (row.state, row.head_sha) != (PR_OPEN, asked.head_sha):
             continue  # about a commit the pull request no longer has
-        sent = await send_feedback(context.client, workflow_id, asked.feedback) or sent
+        sent = (
+            await send_feedback(context.session, context.client, workflow_id, asked.feedback)
+            or sent
+        )
     return sent
 
 

@@ -52,7 +52,7 @@ async def merge_pull_request(
         )
     merged = await _merge(settings.git_remote(owner, build.project), pr, build_id)
     # Before the row: should this fail, the row stays open and the next request tells it again.
-    await send_closed(client, build.workflow_id, PullRequestClosed(merged=True, by=owner))
+    await send_closed(session, client, build.workflow_id, PullRequestClosed(merged=True, by=owner))
     statement = (
         update(PullRequest)
         .where(PullRequest.id == pr.id, PullRequest.state == PR_OPEN)
@@ -86,7 +86,7 @@ async def close_pull_request(
         raise Conflict(
             f"the pull request of build {build_id} is not local: close it on GitHub ({pr.url})"
         )
-    await send_closed(client, build.workflow_id, PullRequestClosed(merged=False, by=owner))
+    await send_closed(session, client, build.workflow_id, PullRequestClosed(merged=False, by=owner))
     statement = (
         update(PullRequest)
         .where(PullRequest.id == pr.id, PullRequest.state == PR_OPEN)

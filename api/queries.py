@@ -14,7 +14,15 @@ from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
 
 from api.errors import NotFound
 from api.schemas.builds import BuildOut, Cost, IterationOut, ProgressOut, StepOut
-from cofounder.db import Build, BuildEvent, LedgerEntry, Project, PullRequest, ReviewIteration
+from cofounder.db import (
+    Build,
+    BuildEvent,
+    LedgerEntry,
+    Project,
+    PullRequest,
+    ReviewIteration,
+)
+from cofounder.db.models import as_utc
 from cofounder.payloads import ITERATIONS_SHOWN, BuildStatus, BuildView
 from workflows.build import BuildWorkflow
 
@@ -22,6 +30,8 @@ log = structlog.get_logger()
 
 # A GET must stay fast when no worker is polling; the database row answers instead.
 STATUS_QUERY_TIMEOUT = timedelta(seconds=1)
+# How far the API's clock may be from Temporal's, which dates a parked build's view.
+CLOCK_SKEW = timedelta(seconds=2)
 
 
 def _select(owner: str) -> Select[Build, str, PullRequest]:
@@ -36,10 +46,17 @@ def _select(owner: str) -> Select[Build, str, PullRequest]:
 
 async def load_build(session: AsyncSession, owner: str, build_id: str) -> BuildOut:
     """The build as recorded in the database, or NotFound."""
+    row, project, pr = await _load_row(session, owner, build_id)
+    return BuildOut.from_row(row, project, pr)
+
+
+async def _load_row(
+    session: AsyncSession, owner: str, build_id: str
+) -> tuple[Build, str, PullRequest | None]:
     row = (await session.execute(_select(owner).where(Build.id == build_id))).first()
     if row is None:
         raise NotFound(f"build {build_id} not found")
-    return BuildOut.from_row(row[0], row[1], row[2])
+    return row[0], row[1], row[2]
 
 
 async def _with_ledger(session: AsyncSession, build: BuildOut) -> BuildOut:
@@ -109,13 +126,14 @@ async def list_builds(
 async def live_build(session: AsyncSession, client: Client, owner: str, build_id: str) -> BuildOut:
     """The build with the workflow's live view while it runs; a finished row is authoritative
     unless an operator has reset the workflow since."""
-    build = await load_build(session, owner, build_id)
+    row, project, pr = await _load_row(session, owner, build_id)
+    build = BuildOut.from_row(row, project, pr)
     events = (
         await session.scalars(select(BuildEvent).where(BuildEvent.build_id == build_id))
     ).all()
     handle = client.get_workflow_handle(build.workflow_id)
-    view = None
-    if not build.status.terminal or await running_again(handle):
+    view = parked_view(row)
+    if view is None and (not build.status.terminal or await running_again(handle)):
         view = await _live_view(handle, build_id)
     if view is not None:
         build = build.with_view(view)
@@ -164,6 +182,20 @@ async def running_again(handle: WorkflowHandle[Any, Any], ended_run: str | None 
     if description.status != WorkflowExecutionStatus.RUNNING:
         return False
     return not ended_run or description.run_id != ended_run
+
+
+def parked_view(row: Build) -> BuildView | None:
+    """The view a parked build recorded with its phase, when nothing was sent to it since.
+
+    Asking the workflow instead would make a worker replay a build it no longer caches, which
+    with thousands of builds in review is most of them. A view not clearly newer than the last
+    signal or update the API sent may predate it (a raised budget, queued feedback): then the
+    workflow answers."""
+    if row.view is None or not BuildStatus(row.status).parked or row.status_at is None:
+        return None
+    if row.steered_at is not None and as_utc(row.status_at) <= as_utc(row.steered_at) + CLOCK_SKEW:
+        return None
+    return BuildView.model_validate_json(row.view)
 
 
 async def _live_view(handle: WorkflowHandle[Any, Any], build_id: str) -> BuildView | None:

@@ -167,12 +167,12 @@ class Apply:
         self.user.billing_version += 1
         hold = BillingHold(held=held, version=self.user.billing_version)
         for workflow_id in await self._open_builds():
-            await send_hold(self.context.client, workflow_id, hold)
+            await send_hold(self.context.session, self.context.client, workflow_id, hold)
         log.info("builds held" if held else "builds released", owner=self.user.id)
 
     async def _cancel_builds(self) -> None:
         for workflow_id in await self._open_builds():
-            await send_cancel(self.context.client, workflow_id)
+            await send_cancel(self.context.session, self.context.client, workflow_id)
         log.info("builds cancelled: subscription ended", owner=self.user.id)
 
     async def _open_builds(self) -> list[str]:

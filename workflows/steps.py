@@ -198,6 +198,8 @@ class Steps:
             cost_micro_usd=self._view.cost.cost_micro_usd,
             run_id=run_id,
             parent_run_id=self._recorded_by if self._recorded_by != run_id else None,
+            # Only a parked build is read from its row; a working one changes too fast.
+            view=self._view.model_copy(deep=True) if status.parked else None,
         )
         recorded: RecordedEvent | None = await self._record(
             BuildRecordActivities.record_status, update, f"record phase {status.value}"

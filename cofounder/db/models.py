@@ -74,6 +74,12 @@ class Build(Base):
     # write from an older run (reset while its step was in flight) never overwrites a newer one.
     run_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
     status_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    # The workflow's live view (BuildView JSON) as of `status_at`: a build parked at a gate or in
+    # review is read from here, not by waking a worker to replay it for a query. `steered_at` is
+    # when the API last signalled or updated the workflow: a view not newer than that may predate
+    # what was sent, so the workflow is asked instead (api/queries.py).
+    view: Mapped[str | None] = mapped_column(Text, nullable=True)
+    steered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
 
 
 class BuildEvent(Base):

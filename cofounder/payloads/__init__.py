@@ -44,7 +44,6 @@ from cofounder.payloads.records import (
     PublishRequest,
     PullRequestRef,
     RecordedEvent,
-    StatusUpdate,
 )
 from cofounder.payloads.resume import GuardState, Resume
 from cofounder.payloads.sandbox import (
@@ -68,7 +67,13 @@ from cofounder.payloads.session import (
     PullRequestClosed,
     SessionState,
 )
-from cofounder.payloads.view import ITERATIONS_SHOWN, BuildView, IterationView, StepView
+from cofounder.payloads.view import (
+    ITERATIONS_SHOWN,
+    BuildView,
+    IterationView,
+    StatusUpdate,
+    StepView,
+)
 
 __all__ = [
     # build.py
@@ -107,7 +112,6 @@ __all__ = [
     "PublishRequest",
     "PullRequestRef",
     "RecordedEvent",
-    "StatusUpdate",
     # resume.py
     "GuardState",
     "Resume",
@@ -134,5 +138,6 @@ __all__ = [
     "ITERATIONS_SHOWN",
     "BuildView",
     "IterationView",
+    "StatusUpdate",
     "StepView",
 ]

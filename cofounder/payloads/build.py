@@ -54,11 +54,24 @@ class BuildStatus(StrEnum):
         return self in ENDED
 
     @property
+    def parked(self) -> bool:
+        """Waiting on someone (a decision, money, feedback) with nothing running meanwhile."""
+        return self in PARKED
+
+    @property
     def settled(self) -> bool:
         """Where following a build stops: it ended, or its first pass is done (in review)."""
         return self.terminal or self is BuildStatus.IN_REVIEW
 
 
+PARKED = frozenset(
+    {
+        BuildStatus.AWAITING_APPROVAL,
+        BuildStatus.AWAITING_BUDGET,
+        BuildStatus.ON_HOLD,
+        BuildStatus.IN_REVIEW,
+    }
+)
 ENDED = frozenset(
     {
         BuildStatus.SUCCEEDED,

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from pydantic import BaseModel
 
-from cofounder.payloads.build import LOCAL_OWNER, BuildStatus, RepositoryLink, Usage
+from cofounder.payloads.build import LOCAL_OWNER, RepositoryLink, Usage
 
 
 class PublishRequest(BaseModel):
@@ -34,26 +32,6 @@ class PullRequestRef(BaseModel):
     provider: str = "local"
     number: int | None = None
     url: str | None = None
-
-
-class StatusUpdate(BaseModel):
-    """A phase change: updates the build row and appends event `seq` of run `run_id`.
-
-    Events are keyed by (build, run, seq): a retried write is a no-op, while a reset or
-    continued-as-new run, whose seq numbers overlap an earlier run's, keeps its own. The first
-    event of a run names `parent_run_id`, the run whose events came before it (reset base or
-    continued run), so readers can tell each run's story apart.
-    """
-
-    build_id: str
-    status: BuildStatus
-    attempts: int = 0
-    error: str | None = None
-    seq: int = 0
-    at: datetime | None = None
-    cost_micro_usd: int = 0
-    run_id: str = ""
-    parent_run_id: str | None = None
 
 
 class RecordedEvent(BaseModel):

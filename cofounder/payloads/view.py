@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from pydantic import BaseModel, Field
 
 from cofounder.payloads.build import BuildStatus, Usage
@@ -62,3 +64,25 @@ class BuildView(BaseModel):
     hold_version: int = 0  # the newest BillingHold applied; an older one is dropped
     phases: int = 0
     run_id: str = ""
+
+
+class StatusUpdate(BaseModel):
+    """A phase change: updates the build row and appends event `seq` of run `run_id`.
+
+    Events are keyed by (build, run, seq): a retried write is a no-op, while a reset or
+    continued-as-new run, whose seq numbers overlap an earlier run's, keeps its own. The first
+    event of a run names `parent_run_id`, the run whose events came before it (reset base or
+    continued run), so readers can tell each run's story apart.
+    """
+
+    build_id: str
+    status: BuildStatus
+    attempts: int = 0
+    error: str | None = None
+    seq: int = 0
+    at: datetime | None = None
+    cost_micro_usd: int = 0
+    run_id: str = ""
+    parent_run_id: str | None = None
+    # The live view as of this phase; the row keeps it so a parked build reads without a worker.
+    view: BuildView | None = None
