@@ -25,6 +25,7 @@ from activities.builds import BuildRecordActivities
 from activities.github.app import github_app
 from activities.heartbeat import HeartbeatInterceptor
 from activities.llm import LlmActivities, make_anthropic_client
+from activities.memory import MemoryActivities
 from activities.publish import PublishActivities
 from activities.review_session import SessionActivities
 from activities.sandbox import SandboxRuntime
@@ -35,6 +36,7 @@ from cofounder import cloudwatch, metrics
 from cofounder.artifacts import open_store
 from cofounder.db import make_engine, make_sessionmaker
 from cofounder.logging import register_secrets
+from cofounder.memory.stores import open_memory
 from cofounder.metering_schedule import ensure_metering_schedule
 from cofounder.settings import Settings
 from cofounder.temporal import connect
@@ -70,6 +72,7 @@ def build_activities(
     publish = PublishActivities(settings, store, sessions, github)
     review_session = SessionActivities(settings, store, sessions, github)
     records = BuildRecordActivities(sessions)
+    memory = MemoryActivities(open_memory(settings, sessions), store, settings)
     return billing_activities(settings, sessions) + [
         llm.plan,
         llm.write_code,
@@ -85,6 +88,8 @@ def build_activities(
         review_session.publish_iteration,
         records.record_status,
         records.record_cost,
+        memory.recall,
+        memory.remember,
     ]
 
 

@@ -97,9 +97,10 @@ class LlmActivities:
             self.settings, self.github, request.owner, request.project, request.repository
         )
         repository = render_tree(await base_listing(remote, request.build_id))
-        prompt = (
-            f"Goal: {request.goal}\nProject: {request.project}\n\n{repository}\n\nPlan this build."
-        )
+        prompt = f"Goal: {request.goal}\nProject: {request.project}\n\n{repository}\n\n"
+        if request.memory_ref:
+            prompt += (await store.get_json(request.memory_ref))["text"] + "\n\n"
+        prompt += "Plan this build."
         plan, usage = await self.roles.forced(
             store,
             "architect",

@@ -32,7 +32,10 @@ SYSTEM_PROMPTS = {
     "expects to touch, and each leaving the project's tests passing: a step that adds code adds "
     "its tests), the files, the third-party dependencies, the command that runs the tests "
     "from the workspace root, and your estimate of the build's model cost in USD. "
-    "Answer only by calling submit_plan.",
+    "Record the decisions you make with their reasons, and the conventions the founder states "
+    "(how they want things done), so later builds keep to them. When the project's memory is "
+    "given, keep to its decisions and conventions, and name in the summary the build each one "
+    "you rely on came from. Answer only by calling submit_plan.",
     "coder": "You are the coder of a senior technical co-founder team. Implement the plan as a "
     "complete Python project whose tests run with `python -m pytest -q` from the workspace root. "
     "Write every file with write_file (path relative to the root, full content). When a "
@@ -91,6 +94,15 @@ class PlanStep(BaseModel):
         return [_check_path(path) for path in files]
 
 
+class PlanDecision(BaseModel):
+    """A choice the plan makes, and why: what later builds of the project should keep to."""
+
+    model_config = ConfigDict(strict=True, extra="forbid")
+
+    decision: str = Field(min_length=1, max_length=500)
+    reason: str = Field(min_length=1, max_length=1_000)
+
+
 class PlanOutput(BaseModel):
     """submit_plan's input: the architect's plan."""
 
@@ -105,6 +117,9 @@ class PlanOutput(BaseModel):
     # How the tests run from the workspace root; None: the project's own (pytest, npm test).
     test_command: str | None = Field(default=None, min_length=1, max_length=500)
     estimated_cost_usd: float | None = Field(default=None, ge=0, le=10_000)
+    decisions: list[PlanDecision] = Field(default_factory=list, max_length=20)
+    # How the founder wants things done, as they said it ("we use pytest").
+    conventions: list[str] = Field(default_factory=list, max_length=20)
 
     @field_validator("files")
     @classmethod

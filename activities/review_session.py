@@ -214,7 +214,7 @@ def summarize(items: list[Feedback]) -> str:
 
 def _item(item: Feedback, threads: dict[int, dict[str, Any]]) -> dict[str, Any]:
     """What the coder reads of one piece of feedback; a review comment's thread with it."""
-    said = item.model_dump(include={"kind", "author", "body", "url", "path", "line"})
+    said = item.model_dump(include={"id", "kind", "author", "body", "url", "path", "line"})
     if item.comment_id is not None and item.comment_id in threads:
         said["thread"] = threads[item.comment_id]
     return said

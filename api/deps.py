@@ -1,5 +1,5 @@
 """Request dependencies: settings, a database session, the Temporal client, the artifact store,
-the GitHub App and the caller."""
+project memory, the GitHub App and the caller."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from activities.github.app import GitHubApp
 from api.auth import ClerkVerifier, provision, session_token
 from api.errors import NotSignedIn
 from cofounder.artifacts import ArtifactStore
+from cofounder.memory import MemoryStore
 from cofounder.payloads import LOCAL_OWNER
 from cofounder.settings import Settings
 
@@ -53,6 +54,12 @@ async def get_artifacts(request: Request) -> ArtifactStore:
     return store
 
 
+async def get_memory(request: Request) -> MemoryStore:
+    """The whole memory store; a route reads only its caller's projects (`Scope`)."""
+    memory: MemoryStore = request.app.state.memory
+    return memory
+
+
 async def get_github(request: Request) -> GitHubApp | None:
     """The GitHub App, or None when none is configured."""
     app: GitHubApp | None = request.app.state.github
@@ -83,6 +90,7 @@ SettingsDep = Annotated[Settings, Depends(get_settings)]
 SessionDep = Annotated[AsyncSession, Depends(get_session)]
 TemporalDep = Annotated[Client, Depends(get_temporal)]
 ArtifactsDep = Annotated[ArtifactStore, Depends(get_artifacts)]
+MemoryDep = Annotated[MemoryStore, Depends(get_memory)]
 StripeDep = Annotated[StripeBilling | None, Depends(get_stripe)]
 GitHubDep = Annotated[GitHubApp | None, Depends(get_github)]
 CurrentUser = Annotated[User, Depends(get_current_user)]

@@ -28,11 +28,13 @@ from api.auth import clerk_verifier
 from api.errors import ServiceError
 from api.event_hub import EventHub
 from api.ratelimit import LIMIT_RESPONSES, limit_mutations, open_limiter
-from api.routes import admin, billing, builds, health, metrics, projects, webhooks
+from api.routes import admin, billing, builds, health, memories, metrics, projects, webhooks
 from cofounder import cloudwatch
 from cofounder.artifacts import open_store
 from cofounder.db import make_engine, make_sessionmaker
 from cofounder.logging import REQUEST_ID_HEADER, register_secrets, request_id
+from cofounder.memory import MemoryStore
+from cofounder.memory.stores import open_memory
 from cofounder.settings import Settings
 from cofounder.temporal import connect
 
@@ -56,6 +58,7 @@ def create_app(settings: Settings | None = None, *, client: Client | None = None
         limiter = open_limiter(settings)  # None: no rate limit
         stripe: StripeBilling | None = None
         hub: EventHub | None = None
+        memory: MemoryStore | None = None
         try:
             app.state.settings = settings
             app.state.limiter = limiter
@@ -64,6 +67,8 @@ def create_app(settings: Settings | None = None, *, client: Client | None = None
             app.state.temporal = client or await connect(settings)
             # One store for the app's life: an S3 store's boto3 client is made once, not per read.
             app.state.artifacts = open_store(settings)
+            # Project memory as the worker keeps it: what the founder sees and removes.
+            app.state.memory = memory = open_memory(settings, app.state.sessions)
             app.state.github = github_app(settings)  # None: the App cannot create repositories
             app.state.clerk = await clerk_verifier(settings)  # None: dev mode, the local user
             stripe = StripeBilling.from_settings(settings)  # None: no billing
@@ -74,6 +79,8 @@ def create_app(settings: Settings | None = None, *, client: Client | None = None
         finally:
             if hub is not None:
                 await hub.aclose()
+            if memory is not None:
+                await memory.close()
             if limiter is not None:
                 await limiter.aclose()
             if stripe is not None:
@@ -93,6 +100,7 @@ def create_app(settings: Settings | None = None, *, client: Client | None = None
     app.include_router(health.router)
     app.include_router(metrics.router)  # scraped, not limited
     app.include_router(projects.router, dependencies=limited, responses=LIMIT_RESPONSES)
+    app.include_router(memories.router, dependencies=limited, responses=LIMIT_RESPONSES)
     app.include_router(projects.installations, dependencies=limited, responses=LIMIT_RESPONSES)
     app.include_router(billing.router, dependencies=limited, responses=LIMIT_RESPONSES)
     app.include_router(admin.router, dependencies=limited, responses=LIMIT_RESPONSES)

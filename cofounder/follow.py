@@ -86,6 +86,19 @@ class BuildsApi:
     def feedback(self, build_id: str, text: str) -> dict[str, Any]:
         return self._call("POST", f"/api/builds/{build_id}/feedback", json={"body": text})
 
+    def memories(self, project: str, query: str = "") -> list[dict[str, Any]]:
+        params = {"q": query} if query else {}
+        found = self._call("GET", f"/api/projects/{project}/memories", params=params)
+        return list(found["memories"])
+
+    def forget(self, project: str, memory_id: str) -> None:
+        try:
+            response = self.http.delete(f"/api/projects/{project}/memories/{memory_id}")
+        except httpx.TransportError as err:
+            raise ApiError(f"cannot reach the API at {self.http.base_url} ({err})") from err
+        if response.status_code >= 400:
+            raise ApiError(_detail(response), response.status_code)
+
 
 def _get_patiently(
     api: BuildsApi, build_id: str, patience: float = UNAVAILABLE_PATIENCE

@@ -188,6 +188,16 @@ class Settings(BaseSettings):
         default=False, validation_alias=_env("GITHUB_ITERATE_ON_FAILING_CHECKS")
     )
 
+    # Project memory: the database's full-text search by default. Mem0 when MEM0_API_KEY is
+    # set (its platform, at MEM0_HOST) or COFOUNDER_MEM0_CONFIG names a JSON file of Mem0's
+    # open-source config (its vector store, embedder and history database).
+    mem0_api_key: SecretStr | None = Field(default=None, validation_alias=_env("MEM0_API_KEY"))
+    mem0_host: str = Field(default="https://api.mem0.ai", validation_alias=_env("MEM0_HOST"))
+    mem0_config: Path | None = None
+    # What a plan or review iteration is shown: at most this many memories and characters.
+    memory_recall_limit: int = Field(default=8, ge=0, le=50)
+    memory_recall_chars: int = Field(default=4_000, ge=0, le=50_000)
+
     # Requests per user per minute on the API's mutating routes (0: no limit), counted in Redis
     # when REDIS_URL is set, so every API instance shares the count; in the process otherwise,
     # which only the single-process embedded stack may rely on.

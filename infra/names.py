@@ -47,6 +47,9 @@ APP_SECRETS = (
     "GITHUB_WEBHOOK_SECRET",
     "CLERK_SECRET_KEY",
 )
+# Secret settings of .env.example the stacks do not deploy: project memory stays in the RDS
+# database here (its full-text search), and Mem0's platform is an opt-in they leave out.
+UNDEPLOYED_SECRETS = ("MEM0_API_KEY",)
 # temporalio.envconfig's own variables, by how the workers authenticate to Temporal.
 TEMPORAL_SECRETS: dict[TemporalAuth, tuple[str, ...]] = {
     "api_key": ("TEMPORAL_API_KEY",),

@@ -185,6 +185,20 @@ async def sessions(settings: Settings) -> AsyncIterator[async_sessionmaker[Async
     await engine.dispose()
 
 
+@pytest.fixture(scope="session")
+def mem0_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """Mem0's own folder (MEM0_DIR) for the session, set before mem0 is first imported: it
+    reads the variable once, at import, and would write under ~/.mem0 otherwise."""
+    from cofounder.memory.mem0 import load_mem0
+
+    home = tmp_path_factory.mktemp("mem0-home")
+    before = os.environ.pop("MEM0_DIR", None)
+    load_mem0(home)
+    yield home
+    if before is not None:
+        os.environ["MEM0_DIR"] = before
+
+
 @pytest_asyncio.fixture(scope="session")
 async def env() -> AsyncIterator[WorkflowEnvironment]:
     """One real Temporal dev server for the whole session; tests use their own task queues."""

@@ -17,7 +17,7 @@ from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.testing import WorkflowEnvironment
 
-from api.dashboard import actions, assets, pages
+from api.dashboard import actions, assets, memories, pages
 from api.main import create_app
 from cofounder.db import Project
 from cofounder.settings import Settings
@@ -30,7 +30,8 @@ DASHBOARD = Path(assets.__file__).parent
 
 def owned_routes() -> list[tuple[str, str]]:
     """Every dashboard route that names a build or a project, as (method, path)."""
-    routes = [r for r in [*pages.router.routes, *actions.router.routes] if isinstance(r, APIRoute)]
+    every = [*pages.router.routes, *actions.router.routes, *memories.router.routes]
+    routes = [r for r in every if isinstance(r, APIRoute)]
     return [(m, r.path) for r in routes for m in sorted(r.methods) if "{" in r.path]
 
 
@@ -71,7 +72,7 @@ async def test_another_owners_build_and_project_answer_404_on_every_page(
     http: httpx.AsyncClient, http_app: FastAPI, sessions: async_sessionmaker[AsyncSession]
 ) -> None:
     build_id = await insert_build(sessions, project="shop")  # the local user's
-    ids = {"build_id": build_id, "project": "shop"}
+    ids = {"build_id": build_id, "project": "shop", "memory_id": "0" * 32}
     routes = owned_routes()
     assert ("GET", "/app/builds/{build_id}") in routes and len(routes) >= 8
     act_as(http_app, "mallory")

@@ -47,8 +47,8 @@ def test_recorded_history_is_a_whole_demo_build() -> None:
 async def test_recorded_histories_replay(path: Path) -> None:
     """Every committed history: a demo build, a failed one, an approved and a rejected plan,
     and a failed build an operator reset, which then succeeded; each as recorded today, before
-    builds coded the plan step by step (before_steps/), before the agent loop and before builds
-    kept one sandbox session."""
+    builds coded the plan step by step (before_steps/), before the agent loop, before builds
+    kept one sandbox session and before project memory (before_memory/)."""
     await replay_history(WorkflowHistory.from_json(path.stem, path.read_text()))
 
 
@@ -59,6 +59,7 @@ async def test_recorded_histories_replay(path: Path) -> None:
         HISTORY.parent / "before_steps",
         HISTORY.parent / "before_agent_loop",
         HISTORY.parent / "before_sessions",
+        HISTORY.parent / "before_memory",
     ],
     ids=lambda folder: folder.name,
 )
@@ -67,9 +68,10 @@ def test_every_kind_of_build_has_a_history(folder: Path) -> None:
     kinds = {"demo_build", "failed_build", "approved_build", "rejected_build", "reset_build"}
     # The reviewer sending the code back, and a run continued as new, exist since the agent loop.
     latest = kinds | {"reviewed_build", "continued_build"}
-    if folder.name == "histories":  # a review session iterating, and one continued as new
+    if folder.name in ("histories", "before_memory"):  # a review session, one continued as new
         latest |= {"session_build", "continued_session"}
-    assert names == (latest if folder.name in ("histories", "before_steps") else kinds)
+    newer = ("histories", "before_steps", "before_memory")
+    assert names == (latest if folder.name in newer else kinds)
 
 
 @workflow.defn(name=WORKFLOW_NAME)

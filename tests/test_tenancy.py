@@ -28,6 +28,9 @@ OWNED: dict[tuple[str, str], dict[str, Any] | None] = {
     ("post", "/api/builds/{build_id}/cancel"): None,
     ("get", "/api/projects/{project}"): None,
     ("put", "/api/projects/{project}/repository"): {"repository": "acme/shop"},
+    ("get", "/api/projects/{project}/memories"): None,
+    ("post", "/api/projects/{project}/memories"): {"text": "We use pytest"},
+    ("delete", "/api/projects/{project}/memories/{memory_id}"): None,
     ("get", "/api/admin/users/{user_id}/usage"): None,
     ("put", "/api/admin/users/{user_id}/plan"): {"tier": "cto"},
 }
@@ -67,7 +70,9 @@ async def test_another_owners_ids_answer_404_everywhere(
     made = await http.post("/api/builds", json={"project": "shop", "goal": "a slugify library"})
     build_id = made.json()["id"]
     await api_status(http, build_id, "in_review", timeout=120)
-    ids = {"build_id": build_id, "project": "shop", "user_id": "alice"}
+    stated = await http.post("/api/projects/shop/memories", json={"text": "We use pytest"})
+    memory_id = stated.json()["id"]
+    ids = {"build_id": build_id, "project": "shop", "user_id": "alice", "memory_id": memory_id}
 
     act_as(http_app, "mallory")
     for route in OWNED:

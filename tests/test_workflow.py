@@ -103,6 +103,10 @@ async def test_demo_build_debugs_once_then_publishes(
     assert "coder turn 1" in summaries and "turn 2: edit_file" in summaries
     assert kinds.index("plan") < kinds.index("model_turn") < kinds.index("review")
     assert kinds.index("review") < kinds.index("publish")
+    # The project's memory is asked before the plan, and told what the build made of its goal
+    # once it ended.
+    assert kinds.index("recall") < kinds.index("plan") and kinds[-1] == "remember"
+    assert summaries[kinds.index("recall")] == "recall for the plan"
 
     # Cost: the workflow's live total, the ledger and the model's served calls all agree.
     effects = await side_effects(sessions, view.build_id)

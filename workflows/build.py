@@ -179,6 +179,7 @@ class BuildWorkflow(ReviewSession):
             project=input.project,
             goal=input.goal,
             repository=input.repository,
+            memory_ref=await self._recall(input.goal, "the plan"),
         )
         plan = await self._llm(
             LlmActivities.plan, request, f"plan: {short(input.goal)}", "architect"

@@ -64,6 +64,9 @@ class Iterations(PlanSteps):
             self._view.iterations = [*self._view.iterations, entry][-ITERATIONS_SHOWN:]
             self._feedback = await self._gather(input)
             entry.feedback = self._feedback.summary
+            self._memory_ref = await self._recall(
+                self._feedback.summary, f"iteration {self._view.iteration}"
+            )
         self._iteration_limit = settings.iteration_budget_micro_usd
         self._iteration_start = self._iteration_started.cost_micro_usd
         answer: tuple[str, TestReport, ReviewResult] | None = None
@@ -80,6 +83,8 @@ class Iterations(PlanSteps):
             self._iteration_view().status = "abandoned"
             return
         await self._publish_iteration(input, answer, error)
+        assert self._feedback is not None
+        await self._remember(BuildStatus.IN_REVIEW, feedback_ref=self._feedback.feedback_ref)
 
     async def _answer(self, input: BuildInput) -> tuple[str, TestReport, ReviewResult]:
         """Code and test until green, then review (findings back to the coder, bounded)."""
@@ -87,6 +92,7 @@ class Iterations(PlanSteps):
         number = self._view.iteration
         if resume is not None:
             brief, self._round = resume.brief, resume.round
+            self._memory_ref = brief.memory_ref
         else:
             self._round = 0
             assert self._feedback is not None
@@ -107,7 +113,9 @@ class Iterations(PlanSteps):
         assert self._feedback is not None
         self._view.steps.append(StepView(title=short(title, 120)))
         brief = self._brief(input, len(self._view.steps), review_ref)
-        return brief.model_copy(update={"feedback_ref": self._feedback.feedback_ref})
+        return brief.model_copy(
+            update={"feedback_ref": self._feedback.feedback_ref, "memory_ref": self._memory_ref}
+        )
 
     async def _gather(self, input: BuildInput) -> FeedbackBrief:
         assert self._current and self._view.pull_request is not None

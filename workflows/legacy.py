@@ -10,7 +10,8 @@ from typing import TypeVar
 from temporalio import workflow
 from temporalio.workflow import ActivityCancellationType
 
-from workflows.steps import SANDBOX_ATTEMPT, SANDBOX_DEADLINE, BuildFailed, Steps, tail
+from workflows.memory import ProjectMemory
+from workflows.steps import SANDBOX_ATTEMPT, SANDBOX_DEADLINE, BuildFailed, tail
 
 with workflow.unsafe.imports_passed_through():
     from activities.llm import LlmActivities
@@ -35,7 +36,7 @@ Change = TypeVar("Change", bound=ChangeRequest)
 SESSIONS_PATCH = "sandbox-sessions"
 
 
-class LegacyCoding(Steps):
+class LegacyCoding(ProjectMemory):
     """Code in one activity, then test, debug and code again; and the test run both ways of
     coding share."""
 

@@ -36,6 +36,8 @@ async def brief_text(store: ArtifactStore, brief: Brief, opening: bool) -> str:
     text = await _opening(store, brief) if opening else "The tests still fail."
     if brief.feedback_ref and opening:
         text += "\n\n" + feedback_text(await store.get_json(brief.feedback_ref))
+    if brief.memory_ref and opening:
+        text += "\n\n" + (await store.get_json(brief.memory_ref))["text"]
     if brief.diagnosis_ref:
         diagnosis = await store.get_json(brief.diagnosis_ref)
         text += f"\n\n{DIAGNOSIS_HEADING}\n{diagnosis['summary']}\n\nFix: {diagnosis['fix']}"

@@ -6,7 +6,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, FastAPI
 from fastapi.staticfiles import StaticFiles
 
-from api.dashboard import actions, pages
+from api.dashboard import actions, memories, pages
 from api.dashboard.assets import STATIC
 from api.ratelimit import limit_mutations
 
@@ -17,6 +17,7 @@ def install(app: FastAPI) -> None:
     router = APIRouter(dependencies=[Depends(limit_mutations)])
     router.include_router(pages.router)
     router.include_router(actions.router)
+    router.include_router(memories.router)
     app.include_router(pages.root)
     app.include_router(router)
     app.mount("/app/static", StaticFiles(directory=STATIC), name="dashboard-static")

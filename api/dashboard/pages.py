@@ -1,6 +1,6 @@
-"""The dashboard's pages: projects, a project's builds, the new-build form and a build's page
-with the fragments htmx refreshes on it. They read through the same functions as the JSON
-routes, so they show what the API answers and refuse what it refuses."""
+"""The dashboard's pages: projects, a project's builds and memory, the new-build form and a
+build's page with the fragments htmx refreshes on it. They read through the same functions as
+the JSON routes, so they show what the API answers and refuse what it refuses."""
 
 from __future__ import annotations
 
@@ -14,10 +14,19 @@ from api.dashboard.assets import fragment, htmx_file, page
 from api.dashboard.errors import DashboardRoute
 from api.dashboard.forms import new_key
 from api.dashboard.listing import list_projects
-from api.deps import ArtifactsDep, CurrentUser, SessionDep, SettingsDep, TemporalDep
+from api.dashboard.memories import Search, section
+from api.deps import (
+    ArtifactsDep,
+    CurrentUser,
+    MemoryDep,
+    SessionDep,
+    SettingsDep,
+    TemporalDep,
+)
 from api.errors import ServiceError
 from api.routes.builds import BuildId
 from api.schemas.fields import Slug
+from cofounder.memory import Scope
 from cofounder.payloads import BuildStatus
 
 router = APIRouter(prefix="/app", include_in_schema=False, route_class=DashboardRoute)
@@ -55,14 +64,18 @@ async def builds_page(
     request: Request,
     project: Slug,
     session: SessionDep,
+    store: MemoryDep,
     user: CurrentUser,
     status: Annotated[BuildStatus | Literal[""] | None, Query()] = None,
+    q: Search = "",
 ) -> HTMLResponse:
     found = await projects.load_project(session, user.id, project)
     chosen = BuildStatus(status) if status else None
     builds = await queries.list_builds(session, user.id, project, chosen, LIST_LIMIT)
+    remembered = await section(store, Scope(owner=user.id, project=project), q)
     context = {
         **signed_in(request, user),
+        **remembered,  # the memory section's: `q` searches it
         "project": found,
         "builds": builds,
         "status": chosen,

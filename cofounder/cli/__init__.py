@@ -6,7 +6,7 @@ import sys
 
 import typer
 
-from cofounder.cli import builds, deployment, ops, run
+from cofounder.cli import builds, deployment, memory, ops, run
 
 app = typer.Typer(help=__doc__, no_args_is_help=True, add_completion=False)
 db_app = typer.Typer(help="Database schema (Alembic migrations).", no_args_is_help=True)
@@ -22,6 +22,9 @@ app.command()(builds.approve)
 app.command()(builds.feedback)
 app.command()(builds.merge)
 app.command()(builds.close)
+app.command()(memory.memories)
+app.command()(memory.forget)
+app.command("memory-demo")(memory.memory_demo)
 app.command()(run.worker)
 app.command("sweep-sandboxes")(ops.sweep_sandboxes)
 app.command()(run.api)

@@ -4,6 +4,7 @@ from cofounder.db.billing import BuildRequest, StripeEvent
 from cofounder.db.engine import insert_for, make_engine, make_sessionmaker
 from cofounder.db.github import GitHubInstallation, GitHubRepository, WebhookDelivery
 from cofounder.db.iterations import ReviewIteration
+from cofounder.db.memory import MemoryRow
 from cofounder.db.models import (
     Base,
     Build,
@@ -24,6 +25,7 @@ __all__ = [
     "GitHubInstallation",
     "GitHubRepository",
     "LedgerEntry",
+    "MemoryRow",
     "Project",
     "PullRequest",
     "ReviewIteration",

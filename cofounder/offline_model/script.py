@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from cofounder.offline_model import recall
+
 # The coder activity puts the debugger's diagnosis under this heading (activities/llm.py),
 # and the agent loop the reviewer's findings under the other (activities/llm_tools.py).
 DIAGNOSIS_HEADING = "Diagnosis of the failing tests:"
@@ -107,7 +109,11 @@ def plan(goal: str, request: str = "") -> dict[str, Any]:
     shown already has it (a merged build's), the feature added to it."""
     short = " ".join(goal.split())[:120] or "a small library"
     if f"{FILES[0]} (" in request:
-        return _feature_plan(short)
+        return recall.remembered(_feature_plan(short), goal, request)
+    return recall.remembered(_first_plan(short), goal, request)
+
+
+def _first_plan(short: str) -> dict[str, Any]:
     return {
         "title": f"slugkit: {short}",
         "summary": f"To deliver '{short}', build a tiny dependency-free package `slugkit` with "

@@ -39,6 +39,7 @@ from cofounder.payloads.calls import (
     TurnRequest,
     TurnResult,
 )
+from cofounder.payloads.memory import Recalled, RecallRequest, Remembered, RememberRequest
 from cofounder.payloads.records import (
     CostSummary,
     PublishRequest,
@@ -112,6 +113,11 @@ __all__ = [
     "PublishRequest",
     "PullRequestRef",
     "RecordedEvent",
+    # memory.py
+    "RecallRequest",
+    "Recalled",
+    "RememberRequest",
+    "Remembered",
     # resume.py
     "GuardState",
     "Resume",

@@ -17,6 +17,7 @@ class PlanRequest(BaseModel):
     # The model its plan allows for this role; None: the role's configured model.
     model: str | None = None
     repository: RepositoryLink | None = None  # the project's GitHub repository, if linked
+    memory_ref: str | None = None  # what the project remembers that bears on the goal
 
 
 class PlanResult(BaseModel):
@@ -64,6 +65,8 @@ class Brief(BaseModel):
     base_ref: str | None = None
     # The review session's feedback this pass answers (FeedbackBrief.feedback_ref).
     feedback_ref: str | None = None
+    # What the project remembers that bears on that feedback (Recalled.memory_ref).
+    memory_ref: str | None = None
 
 
 class TurnRequest(BaseModel):

@@ -1,0 +1,92 @@
+"""Project memory in a build: recall before planning and before each review iteration;
+remember at the end of the first pass, of the build, and of each iteration answered.
+
+Memory helps a build, it never stops one: a store still failing at its deadline is logged and
+the build goes on without it. Histories from before memory replay without these steps.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from temporalio import workflow
+from temporalio.exceptions import ActivityError, is_cancelled_exception
+
+from workflows.steps import Steps, short
+
+with workflow.unsafe.imports_passed_through():
+    from activities.memory import MemoryActivities
+    from cofounder.payloads import BuildStatus, PlanResult, RecallRequest, RememberRequest
+
+MEMORY_PATCH = "project-memory"
+MEMORY_ATTEMPT = timedelta(seconds=30)
+MEMORY_DEADLINE = timedelta(minutes=5)
+
+
+class ProjectMemory(Steps):
+    _plan_result: PlanResult
+    _memory_ref: str | None = None  # what the running iteration was reminded of
+
+    async def _recall(self, query: str, purpose: str) -> str | None:
+        """The project's memories bearing on `query`, as a reference; None: none, or the store
+        could not answer."""
+        if not workflow.patched(MEMORY_PATCH):
+            return None
+        request = RecallRequest(
+            build_id=self._input.build_id,
+            owner=self._input.owner,
+            project=self._input.project,
+            query=query[:20_000],
+        )
+        try:
+            recalled = await self._step(
+                MemoryActivities.recall,
+                request,
+                f"recall for {purpose}",
+                MEMORY_ATTEMPT,
+                MEMORY_DEADLINE,
+            )
+        except ActivityError as err:
+            if is_cancelled_exception(err):
+                raise
+            workflow.logger.warning("recall failed; planning without memory: %s", err.cause)
+            return None
+        return recalled.memory_ref
+
+    async def _finish(self, status: BuildStatus, error: str | None) -> None:
+        await super()._finish(status, error)
+        await self._remember(status, error)
+
+    async def _remember(
+        self, status: BuildStatus, error: str | None = None, feedback_ref: str | None = None
+    ) -> None:
+        """Keep what this build decided and made of its goal (or an iteration's feedback)."""
+        if not workflow.patched(MEMORY_PATCH):
+            return
+        plan = getattr(self, "_plan_result", None)
+        pull = self._view.pull_request
+        request = RememberRequest(
+            build_id=self._input.build_id,
+            owner=self._input.owner,
+            project=self._input.project,
+            goal=self._input.goal,
+            status=status,
+            plan_ref=plan.plan_ref if plan is not None else None,
+            error=error,
+            pull_request_url=pull.url if pull is not None else None,
+            feedback_ref=feedback_ref,
+            iteration=self._view.iteration if feedback_ref else None,
+        )
+        what = f"iteration {self._view.iteration}" if feedback_ref else status.value
+        try:
+            await self._step(
+                MemoryActivities.remember,
+                request,
+                f"remember: {short(what)}",
+                MEMORY_ATTEMPT,
+                MEMORY_DEADLINE,
+            )
+        except ActivityError as err:
+            if is_cancelled_exception(err):
+                raise
+            workflow.logger.warning("remembering failed; the build goes on: %s", err.cause)
