@@ -22,7 +22,7 @@ MISSING = "sha256:" + "0" * 64
 def test_every_registered_activity_is_behind_the_boundary(settings: Settings, sessions) -> None:
     bounded = activity_boundary(lambda: None).__code__  # type: ignore[arg-type, return-value]
     activities = build_activities(settings, sessions)
-    assert len(activities) == 14
+    assert len(activities) == 16
     for method in activities:
         assert method.__func__.__code__ is bounded, method.__name__  # type: ignore[attr-defined]
 

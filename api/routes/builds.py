@@ -12,7 +12,7 @@ from api import controls, creation, events, merges, plans, queries
 from api.deps import ArtifactsDep, CurrentUser, SessionDep, SettingsDep, TemporalDep
 from api.schemas.budget import BudgetRequest
 from api.schemas.builds import BuildCreate, BuildList, BuildOut
-from api.schemas.errors import ErrorOut
+from api.schemas.errors import refusals
 from api.schemas.feedback import IDEMPOTENCY_KEY_MAX, IDEMPOTENCY_KEY_PATTERN, FeedbackCreate
 from api.schemas.fields import Slug
 from api.schemas.plans import ApprovalRequest, PlanOut
@@ -51,9 +51,7 @@ _ERRORS = {
 
 
 def _refusals(*codes: int, notes: dict[int, str] | None = None) -> dict[int | str, dict[str, Any]]:
-    """OpenAPI entries for these statuses; `notes` replaces a status's usual description."""
-    described = {**_ERRORS, **(notes or {})}
-    return {code: {"model": ErrorOut, "description": described[code]} for code in codes}
+    return refusals(_ERRORS, *codes, notes=notes)
 
 
 @router.post(

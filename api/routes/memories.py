@@ -9,7 +9,7 @@ from fastapi import APIRouter, Header, Path, Query, Response, status
 
 from api import memories
 from api.deps import CurrentUser, MemoryDep, SessionDep
-from api.schemas.errors import ErrorOut
+from api.schemas.errors import refusals
 from api.schemas.feedback import IDEMPOTENCY_KEY_MAX, IDEMPOTENCY_KEY_PATTERN
 from api.schemas.fields import Slug
 from api.schemas.memories import MemoryCreate, MemoryList, MemoryOut
@@ -33,9 +33,7 @@ _ERRORS = {
 
 
 def _refusals(*codes: int, notes: dict[int, str] | None = None) -> dict[int | str, dict[str, Any]]:
-    """OpenAPI entries for these statuses; `notes` replaces a status's usual description."""
-    described = {**_ERRORS, **(notes or {})}
-    return {code: {"model": ErrorOut, "description": described[code]} for code in codes}
+    return refusals(_ERRORS, *codes, notes=notes)
 
 
 @router.get("/{project}/memories", responses=_refusals(404, 503))
