@@ -220,6 +220,7 @@ async def test_feedback_is_gathered_with_its_whole_thread_in_order(
     ]
     assert thread["diff_hunk"] == root["diff_hunk"] and "return sep.join" in thread["diff_hunk"]
     assert second == {
+        "id": "github:issue-comment:9",  # remembered under it (activities/memory.py)
         "kind": "comment",
         "author": "carol",
         "body": "And docs.",
