@@ -18,7 +18,7 @@ from cofounder.memory.database import DatabaseMemory
 from cofounder.memory_demo import run_memory_demo
 from cofounder.settings import Settings
 from tests.conftest import ServerThread
-from tests.helpers import api_status
+from tests.helpers import activity_summaries, api_status
 from tests.test_plan_api import as_another_owner
 from worker import running_worker
 
@@ -118,6 +118,12 @@ async def test_an_iterations_feedback_is_remembered_with_its_source(
     assert feedback == [f"@local (api): {said}"]
     found = await memory.search(SHOP, "separator README", limit=1)
     assert found[0].source == build["id"] and found[0].build_id == build["id"]
+    # The iteration was reminded of what the first pass recorded before its coder began.
+    history = await env.client.get_workflow_handle(build["workflow_id"]).fetch_history()
+    summaries = [s for s in activity_summaries(history) if s.startswith("recall")]
+    assert summaries == ["recall for the plan", "recall for iteration 1"]
+    plan_recall, iteration_recall = await recalled_ids(env, build["workflow_id"])
+    assert plan_recall == [] and iteration_recall
 
 
 def create_app_for(settings: Settings, env: WorkflowEnvironment) -> Any:

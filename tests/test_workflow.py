@@ -104,8 +104,11 @@ async def test_demo_build_debugs_once_then_publishes(
     assert kinds.index("plan") < kinds.index("model_turn") < kinds.index("review")
     assert kinds.index("review") < kinds.index("publish")
     # The project's memory is asked before the plan, and told what the build made of its goal
-    # once it ended.
-    assert kinds.index("recall") < kinds.index("plan") and kinds[-1] == "remember"
+    # before its ending is recorded.
+    assert kinds.index("recall") < kinds.index("plan") and kinds[-2:] == [
+        "remember",
+        "record_status",
+    ]
     assert summaries[kinds.index("recall")] == "recall for the plan"
 
     # Cost: the workflow's live total, the ledger and the model's served calls all agree.

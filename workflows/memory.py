@@ -1,5 +1,6 @@
 """Project memory in a build: recall before planning and before each review iteration;
-remember at the end of the first pass, of the build, and of each iteration answered.
+remember at the end of the first pass, of the build, and of each iteration answered, before the
+phase that ends it is recorded, so a build shown in review (or ended) has been remembered.
 
 Memory helps a build, it never stops one: a store still failing at its deadline is logged and
 the build goes on without it. Histories from before memory replay without these steps.
@@ -52,10 +53,6 @@ class ProjectMemory(Steps):
             workflow.logger.warning("recall failed; planning without memory: %s", err.cause)
             return None
         return recalled.memory_ref
-
-    async def _finish(self, status: BuildStatus, error: str | None) -> None:
-        await super()._finish(status, error)
-        await self._remember(status, error)
 
     async def _remember(
         self, status: BuildStatus, error: str | None = None, feedback_ref: str | None = None

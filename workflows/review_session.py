@@ -107,9 +107,9 @@ class ReviewSession(Iterations):
         )
         self._view.cost = bill.usage
         self._view.last_error = None  # the pass succeeded; an iteration's error is its own
-        await self._set(BuildStatus.IN_REVIEW)
         if self._view.iteration == 0:  # the first pass is done: what it made of the goal
             await self._remember(BuildStatus.IN_REVIEW)
+        await self._set(BuildStatus.IN_REVIEW)
 
     async def _park_sandbox(self) -> None:
         """Close the session; the next iteration's first step restores the published code into

@@ -208,7 +208,8 @@ class Steps:
             self._recorded_by = recorded.run_id
 
     async def _finish(self, status: BuildStatus, error: str | None) -> None:
-        """Close the sandbox, settle the bill from the ledger, then record the final status."""
+        """Close the sandbox, settle the bill from the ledger, remember how it went, then record
+        the final status."""
         self._view.last_error = error
         if self._sandbox is not None:
             sandbox, self._sandbox = self._sandbox, None
@@ -219,6 +220,7 @@ class Steps:
             BuildRecordActivities.record_cost, self._input.build_id, "settle the bill"
         )
         self._view.cost = bill.usage
+        await self._remember(status, error)
         await self._set(status, error)
         workflow.logger.info("build %s ended %s", self._input.build_id, status.value)
 
@@ -262,6 +264,11 @@ class Steps:
             retry_policy=RETRY,
             cancellation_type=cancellation_type,
         )
+
+    async def _remember(
+        self, status: BuildStatus, error: str | None = None, feedback_ref: str | None = None
+    ) -> None:
+        """Project memory's part (workflows/memory.py); nothing here."""
 
     @staticmethod
     def _deadline(seconds: float | None, default: timedelta) -> timedelta:
