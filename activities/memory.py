@@ -63,14 +63,19 @@ class MemoryActivities:
 
 
 def within(found: list[Memory], chars: int) -> list[Memory]:
-    """The best memories whose lines fit in `chars`, in rank order."""
-    chosen, used = [], 0
+    """The best memories whose lines fit in `chars`, in rank order; a text already chosen
+    (each build records the decisions it kept to again) is not repeated."""
+    chosen: list[Memory] = []
+    used, seen = 0, set()
     for memory in found:
         size = len(line(memory)) + 1
         if used + size > chars:
             break
+        if memory.text in seen:
+            continue
         chosen.append(memory)
         used += size
+        seen.add(memory.text)
     return chosen
 
 
