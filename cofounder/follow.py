@@ -57,6 +57,8 @@ class BuildsApi:
             ) from err
         if response.status_code >= 400:
             raise ApiError(_detail(response), response.status_code)
+        if response.status_code == 204:  # done, nothing to say (a DELETE)
+            return {}
         result: dict[str, Any] = response.json()
         return result
 
@@ -92,12 +94,7 @@ class BuildsApi:
         return list(found["memories"])
 
     def forget(self, project: str, memory_id: str) -> None:
-        try:
-            response = self.http.delete(f"/api/projects/{project}/memories/{memory_id}")
-        except httpx.TransportError as err:
-            raise ApiError(f"cannot reach the API at {self.http.base_url} ({err})") from err
-        if response.status_code >= 400:
-            raise ApiError(_detail(response), response.status_code)
+        self._call("DELETE", f"/api/projects/{project}/memories/{memory_id}")
 
 
 def _get_patiently(

@@ -26,7 +26,9 @@ def run_memory_demo(api: BuildsApi, say: Callable[[str], None], project: str = "
     """Two builds of a fresh project; returns the second's plan summary, which cites a
     decision of the first. DemoFailed when either build fails or the plan cites nothing."""
     project = project or f"memory-demo-{uuid.uuid4().hex[:6]}"
-    first = _settled(api, say, api.start(project, FIRST_GOAL), "first")
+    first = api.start(project, FIRST_GOAL)
+    say(f"\nfirst build {first['id']}: {FIRST_GOAL}")
+    first = _settled(api, say, first, "first")
     api.merge(first["id"])  # the second build starts from the first's code
     say(f"\nwhat project {project} remembers after build {first['id']}:")
     for memory in api.memories(project):
@@ -46,8 +48,6 @@ def run_memory_demo(api: BuildsApi, say: Callable[[str], None], project: str = "
 def _settled(
     api: BuildsApi, say: Callable[[str], None], build: dict[str, Any], which: str
 ) -> dict[str, Any]:
-    if which == "first":
-        say(f"\n{which} build {build['id']}: {build['goal']}")
     final = follow(api, build["id"], say)
     if final["status"] not in SUCCEEDED:
         raise DemoFailed(f"the {which} build ended {final['status']}: {final.get('error')}")

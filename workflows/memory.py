@@ -8,12 +8,13 @@ the build goes on without it. Histories from before memory replay without these 
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 
 from temporalio import workflow
 from temporalio.exceptions import ActivityError, is_cancelled_exception
 
-from workflows.steps import Steps, short
+from workflows.steps import Arg, Out, Steps, short
 
 with workflow.unsafe.imports_passed_through():
     from activities.memory import MemoryActivities
@@ -39,20 +40,10 @@ class ProjectMemory(Steps):
             project=self._input.project,
             query=query[:20_000],
         )
-        try:
-            recalled = await self._step(
-                MemoryActivities.recall,
-                request,
-                f"recall for {purpose}",
-                MEMORY_ATTEMPT,
-                MEMORY_DEADLINE,
-            )
-        except ActivityError as err:
-            if is_cancelled_exception(err):
-                raise
-            workflow.logger.warning("recall failed; planning without memory: %s", err.cause)
-            return None
-        return recalled.memory_ref
+        recalled = await self._memory_step(
+            MemoryActivities.recall, request, f"recall for {purpose}"
+        )
+        return recalled.memory_ref if recalled is not None else None
 
     async def _remember(
         self, status: BuildStatus, error: str | None = None, feedback_ref: str | None = None
@@ -75,15 +66,19 @@ class ProjectMemory(Steps):
             iteration=self._view.iteration if feedback_ref else None,
         )
         what = f"iteration {self._view.iteration}" if feedback_ref else status.value
+        await self._memory_step(MemoryActivities.remember, request, f"remember: {short(what)}")
+
+    async def _memory_step(
+        self, method: Callable[[MemoryActivities, Arg], Awaitable[Out]], arg: Arg, summary: str
+    ) -> Out | None:
+        """A memory activity within its own deadline; None when the store still failed then
+        (logged), since memory helps a build and never stops one."""
         try:
-            await self._step(
-                MemoryActivities.remember,
-                request,
-                f"remember: {short(what)}",
-                MEMORY_ATTEMPT,
-                MEMORY_DEADLINE,
-            )
+            return await self._step(method, arg, summary, MEMORY_ATTEMPT, MEMORY_DEADLINE)
         except ActivityError as err:
             if is_cancelled_exception(err):
                 raise
-            workflow.logger.warning("remembering failed; the build goes on: %s", err.cause)
+            workflow.logger.warning(
+                "%s failed; the build goes on without it: %s", summary, err.cause
+            )
+            return None
