@@ -39,8 +39,10 @@ from workflows.build import BuildWorkflow
 
 log = structlog.get_logger()
 
-# Waiting for the workflow to accept and run the update; a worker answers in milliseconds.
-UPDATE_TIMEOUT = timedelta(seconds=10)
+# Waiting for the workflow to accept and run the update. A worker answers in milliseconds, but
+# the first task for a build after the worker that cached it stopped can wait out the server's
+# window for that worker's sticky queue (10 s, measured in tests/test_parked_reads.py).
+UPDATE_TIMEOUT = timedelta(seconds=20)
 # A signal is only written to the workflow's history; no worker needs to answer it.
 SIGNAL_TIMEOUT = timedelta(seconds=10)
 

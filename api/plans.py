@@ -20,8 +20,9 @@ from workflows.build import BuildWorkflow
 log = structlog.get_logger()
 
 # Unlike a status read, nothing in the database can answer instead, so the workflow gets longer:
-# a finished build's workflow answers by replaying its history on a worker.
-PLAN_QUERY_TIMEOUT = timedelta(seconds=5)
+# a finished build's workflow answers by replaying its history on a worker, and the first query
+# after the worker that cached it stopped can wait out the server's 10-s sticky-queue window.
+PLAN_QUERY_TIMEOUT = timedelta(seconds=15)
 
 
 async def load_plan(

@@ -4,6 +4,7 @@ phase is recorded."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import httpx
@@ -34,6 +35,15 @@ async def kept_view(sessions: Any, build_id: str) -> BuildView | None:
     return None if kept is None else BuildView.model_validate_json(kept)
 
 
+async def until_kept(sessions: Any, build_id: str, status: str) -> None:
+    for _ in range(200):
+        kept = await kept_view(sessions, build_id)
+        if kept is not None and kept.status == status:
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"the row never kept a view {status!r}: {kept}")
+
+
 async def test_a_parked_build_reads_without_a_worker_and_steering_reads_it_live(
     env: WorkflowEnvironment, settings: Settings, sessions: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -47,6 +57,8 @@ async def test_a_parked_build_reads_without_a_worker_and_steering_reads_it_live(
                 assert started.status_code == 202, started.text
                 build_id = started.json()["id"]
                 at_gate = await api_status(http, build_id, "awaiting_approval")
+                # The live view parks before `record_status` writes the row; let it write.
+                await until_kept(sessions, build_id, "awaiting_approval")
             assert at_gate["budget"]["limit_usd"] == 1 and at_gate["budget"]["spent_by_role_usd"]
 
             # No worker: the row's view answers, steps and budget included.
@@ -54,6 +66,8 @@ async def test_a_parked_build_reads_without_a_worker_and_steering_reads_it_live(
             assert shown(alone) == shown(at_gate)
 
             async with running_worker(env.client, settings):
+                # Sent at once: after a restart the first task for the build can wait out the
+                # server's window for the stopped worker's sticky queue (about 10 s).
                 raised = await http.post(f"/api/builds/{build_id}/budget", json={"add_usd": 2})
                 assert raised.status_code == 200, raised.text
                 # The kept view predates the raise; the read must not answer from it.
@@ -67,6 +81,7 @@ async def test_a_parked_build_reads_without_a_worker_and_steering_reads_it_live(
                 )
                 assert approved.status_code == 200, approved.text
                 in_review = await api_status(http, build_id, "in_review")
+                await until_kept(sessions, build_id, "in_review")
             assert in_review["pull_request"] and in_review["steps"]
             assert in_review["budget"]["limit_usd"] == 3
 
