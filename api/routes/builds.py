@@ -13,8 +13,8 @@ from api.deps import ArtifactsDep, CurrentUser, SessionDep, SettingsDep, Tempora
 from api.schemas.budget import BudgetRequest
 from api.schemas.builds import BuildCreate, BuildList, BuildOut
 from api.schemas.errors import refusals
-from api.schemas.feedback import IDEMPOTENCY_KEY_MAX, IDEMPOTENCY_KEY_PATTERN, FeedbackCreate
-from api.schemas.fields import Slug
+from api.schemas.feedback import FeedbackCreate
+from api.schemas.fields import IdempotencyKey, Slug
 from api.schemas.plans import ApprovalRequest, PlanOut
 from api.schemas.pull_requests import PullRequestOut
 from cofounder.payloads import ApprovalDecision, BuildStatus
@@ -73,21 +73,14 @@ async def create_build(
     client: TemporalDep,
     settings: SettingsDep,
     user: CurrentUser,
-    idempotency_key: Annotated[
-        str | None,
-        Header(
-            description="Repeating a request with the same key and body within a day answers"
-            " the first build instead of starting another.",
-            max_length=IDEMPOTENCY_KEY_MAX,
-            pattern=IDEMPOTENCY_KEY_PATTERN,
-        ),
-    ] = None,
+    idempotency_key: IdempotencyKey = None,
 ) -> BuildOut:
     """Start a build of `goal` in `project` (created on first use); it runs in the background.
 
     Answers 202 with the queued build; follow it with `GET /api/builds/{id}`. The owner's plan
     admits it or refuses it (429 for a limit that frees up with time, 402 for one that needs a
-    payment or a bigger plan), and a refused build leaves nothing behind.
+    payment or a bigger plan), and a refused build leaves nothing behind. An Idempotency-Key
+    answers its first build for a day.
     """
     request_id = getattr(request.state, "request_id", None)
     return await creation.create_build(
@@ -313,15 +306,7 @@ async def add_feedback(
     session: SessionDep,
     client: TemporalDep,
     user: CurrentUser,
-    idempotency_key: Annotated[
-        str | None,
-        Header(
-            min_length=1,
-            max_length=IDEMPOTENCY_KEY_MAX,
-            pattern=IDEMPOTENCY_KEY_PATTERN,
-            description="Repeating a request with the same key gives the feedback once.",
-        ),
-    ] = None,
+    idempotency_key: IdempotencyKey = None,
 ) -> BuildOut:
     """Feedback on the build's pull request, as a reviewer's comment: queued for the build's
     next iteration on it (one already running finishes first). Answers 202 with the build.

@@ -5,13 +5,12 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Path, Query, Response, status
+from fastapi import APIRouter, Path, Query, Response, status
 
 from api import memories
 from api.deps import CurrentUser, MemoryDep, SessionDep
 from api.schemas.errors import refusals
-from api.schemas.feedback import IDEMPOTENCY_KEY_MAX, IDEMPOTENCY_KEY_PATTERN
-from api.schemas.fields import Slug
+from api.schemas.fields import IdempotencyKey, Slug
 from api.schemas.memories import MemoryCreate, MemoryList, MemoryOut
 
 router = APIRouter(prefix="/api/projects", tags=["memories"])
@@ -85,15 +84,7 @@ async def add_memory(
     session: SessionDep,
     memory: MemoryDep,
     user: CurrentUser,
-    idempotency_key: Annotated[
-        str | None,
-        Header(
-            min_length=1,
-            max_length=IDEMPOTENCY_KEY_MAX,
-            pattern=IDEMPOTENCY_KEY_PATTERN,
-            description="Repeating a request with the same key and body remembers it once.",
-        ),
-    ] = None,
+    idempotency_key: IdempotencyKey = None,
 ) -> MemoryOut:
     """State how things are done in the project (a convention) or a decision taken; later
     builds recall it into their plans like what they learned themselves."""

@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated
 
+from fastapi import Header
 from pydantic import AfterValidator, BeforeValidator, StringConstraints
 
 from cofounder.db.models import as_utc
 
+# An Idempotency-Key becomes a feedback's id `api:<key>`, which holds 200 characters at most.
+IDEMPOTENCY_KEY_MAX = 196
+# Printable ASCII without spaces: what a header carries safely.
+IDEMPOTENCY_KEY_PATTERN = r"^[\x21-\x7e]+$"
 SLUG_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 GOAL_MAX = 4000
 # PostgreSQL text cannot hold NUL, so free text refuses it here rather than with a 500 on insert.
@@ -35,12 +41,20 @@ def check_text(value: object) -> object:
     return value
 
 
-def check_goal(value: object) -> object:
-    """A goal says something: it holds a character other than whitespace (and no NUL)."""
-    check_text(value)
-    if isinstance(value, str) and not value.strip():
-        raise ValueError("goal must contain a character other than whitespace")
-    return value
+def says_something(field: str) -> Callable[[object], object]:
+    """The check that `field` says something: it holds a character other than whitespace (and
+    no NUL)."""
+
+    def check(value: object) -> object:
+        check_text(value)
+        if isinstance(value, str) and not value.strip():
+            raise ValueError(f"{field} must contain a character other than whitespace")
+        return value
+
+    return check
+
+
+check_goal = says_something("goal")
 
 
 # The constraints put each rule into /openapi.json; the check before them refuses a mismatch in
@@ -63,3 +77,15 @@ Comment = Annotated[
     str, StringConstraints(max_length=4000, pattern=TEXT_PATTERN), BeforeValidator(check_text)
 ]
 UtcDatetime = Annotated[datetime, AfterValidator(as_utc)]
+
+# The header that makes a request safe to repeat: the same key with the same body does it once.
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        min_length=1,
+        max_length=IDEMPOTENCY_KEY_MAX,
+        pattern=IDEMPOTENCY_KEY_PATTERN,
+        description="Repeating a request with the same key and body does it once; the repeat"
+        " answers what the first did.",
+    ),
+]

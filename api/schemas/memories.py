@@ -14,7 +14,7 @@ from pydantic import (
     StringConstraints,
 )
 
-from api.schemas.fields import GOAL_PATTERN, UtcDatetime, check_text
+from api.schemas.fields import GOAL_PATTERN, UtcDatetime, says_something
 from cofounder.memory import Memory, MemoryKind
 from cofounder.memory.model import TEXT_LIMIT
 
@@ -22,18 +22,10 @@ from cofounder.memory.model import TEXT_LIMIT
 StatedKind = Literal["convention", "decision"]
 
 
-def check_memory_text(value: object) -> object:
-    """A memory says something: it holds a character other than whitespace (and no NUL)."""
-    check_text(value)
-    if isinstance(value, str) and not value.strip():
-        raise ValueError("text must contain a character other than whitespace")
-    return value
-
-
 MemoryText = Annotated[
     str,
     StringConstraints(min_length=1, max_length=TEXT_LIMIT, pattern=GOAL_PATTERN),
-    BeforeValidator(check_memory_text),
+    BeforeValidator(says_something("text")),
     AfterValidator(str.strip),  # kept without surrounding whitespace, as a goal is
 ]
 
