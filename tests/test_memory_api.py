@@ -15,18 +15,13 @@ from api.creation import ensure_project
 from api.main import create_app
 from cofounder.memory import MemoryStore, NewMemory, Scope
 from cofounder.settings import Settings
+from tests import memory_contract
 from tests.test_tenancy import act_as
 
 Sessions = async_sessionmaker[AsyncSession]
 COMMENT = "https://github.com/acme/shop/pull/3#discussion_r17"
 FACTS = [
-    NewMemory(
-        key="b1:decision:1",
-        kind="decision",
-        text="Use pytest for the test suite because the team knows it",
-        source="b1",
-        build_id="b1",
-    ),
+    memory_contract.FACTS[0],  # a decision of build b1
     NewMemory(key="b1:outcome", kind="outcome", text="Built a slug generator", source="b1"),
     NewMemory(key="c17", kind="feedback", text="Accept underscores in slugs", source=COMMENT),
 ]
