@@ -64,6 +64,10 @@ async def test_a_parked_build_reads_without_a_worker_and_steering_reads_it_live(
             # No worker: the row's view answers, steps and budget included.
             alone = (await http.get(f"/api/builds/{build_id}")).json()
             assert shown(alone) == shown(at_gate)
+            # The plan the gate waits on reads without a worker too.
+            plan = await http.get(f"/api/builds/{build_id}/plan")
+            assert plan.status_code == 200, plan.text
+            assert plan.json()["build_id"] == build_id and plan.json()["steps"]
 
             async with running_worker(env.client, settings):
                 # Sent at once: after a restart the first task for the build can wait out the
