@@ -155,7 +155,8 @@ def _postgres_search(scope: Scope, words: list[str], limit: int) -> Select[Any]:
     queries: list[ColumnElement[Any]] = [
         func.plainto_tsquery(english, word, type_=TSQUERY) for word in words
     ]
-    query = reduce(_either, queries)
+    # A scalar subquery: PostgreSQL builds the tsquery once, not again for every row it ranks.
+    query = select(reduce(_either, queries)).scalar_subquery()
     searched = literal_column(f"memories.{SEARCH_COLUMN}", TSVECTOR)
     rank = func.ts_rank_cd(searched, query)
     return (
