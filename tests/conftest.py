@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import os
 import socket
+import sqlite3
 import sys
 import threading
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import closing
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -24,7 +27,7 @@ import uvicorn
 from moto.server import ThreadedMotoServer
 from pydantic import SecretStr
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
@@ -137,28 +140,70 @@ def _postgres_url() -> str | None:
     return os.environ.get("TEST_DATABASE_URL")
 
 
-@pytest_asyncio.fixture(params=["sqlite", "postgresql"])
-async def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
-    """A freshly migrated database: SQLite file, or a new database on the test PostgreSQL."""
-    if request.param == "sqlite":
-        url = f"sqlite+aiosqlite:///{tmp_path}/app.db"
-        await _run_upgrade(url)
-        yield url
-        return
+@pytest.fixture(scope="session")
+def migrated_sqlite(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A SQLite database Alembic migrated once for the session; each test gets a copy."""
+    path = tmp_path_factory.mktemp("migrated") / "template.db"
+    # Alembic's env runs its own event loop, so it gets a thread of its own.
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(upgrade, f"sqlite+aiosqlite:///{path}").result()
+    return path
+
+
+def copy_sqlite(template: Path, url: str) -> None:
+    """The migrated template, copied to the file `url` names (SQLite's backup: whole pages)."""
+    target = Path(url.split("///", 1)[1])
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with closing(sqlite3.connect(template)) as source, closing(sqlite3.connect(target)) as copy:
+        source.backup(copy)
+
+
+@pytest_asyncio.fixture(scope="session")
+async def postgres_template() -> AsyncIterator[tuple[AsyncEngine, str] | None]:
+    """The test PostgreSQL's admin engine and a database Alembic migrated once for the
+    session, which each test's database copies (`CREATE DATABASE … TEMPLATE`)."""
     admin_url = _postgres_url()
     if admin_url is None:
-        pytest.skip("TEST_DATABASE_URL is not set (scripts/test always sets it)")
+        yield None
+        return
     admin_url = Settings(database_url=admin_url, _env_file=None).resolved_database_url  # type: ignore[call-arg]
-    name = f"cofounder_test_{uuid.uuid4().hex[:10]}"
     admin = make_engine(admin_url).execution_options(isolation_level="AUTOCOMMIT")
+    name = f"cofounder_template_{uuid.uuid4().hex[:10]}"
     async with admin.connect() as conn:
         await conn.execute(text(f'CREATE DATABASE "{name}"'))
-    url = admin_url.rsplit("/", 1)[0] + "/" + name
-    await _run_upgrade(url)
-    yield url
+    await _run_upgrade(_database(admin, name))
+    yield admin, name
     async with admin.connect() as conn:
         await conn.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
     await admin.dispose()
+
+
+def _database(admin: AsyncEngine, name: str) -> str:
+    return admin.url.set(database=name).render_as_string(hide_password=False)
+
+
+@pytest_asyncio.fixture(params=["sqlite", "postgresql"])
+async def db_url(
+    request: pytest.FixtureRequest,
+    tmp_path: Path,
+    migrated_sqlite: Path,
+    postgres_template: tuple[AsyncEngine, str] | None,
+) -> AsyncIterator[str]:
+    """A freshly migrated database: SQLite file, or a new database on the test PostgreSQL."""
+    if request.param == "sqlite":
+        url = f"sqlite+aiosqlite:///{tmp_path}/app.db"
+        copy_sqlite(migrated_sqlite, url)
+        yield url
+        return
+    if postgres_template is None:
+        pytest.skip("TEST_DATABASE_URL is not set (scripts/test always sets it)")
+    admin, template = postgres_template
+    name = f"cofounder_test_{uuid.uuid4().hex[:10]}"
+    async with admin.connect() as conn:
+        await conn.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{template}"'))
+    yield _database(admin, name)
+    async with admin.connect() as conn:
+        await conn.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
 
 
 @pytest_asyncio.fixture
@@ -177,9 +222,15 @@ async def _run_upgrade(url: str) -> None:
 
 
 @pytest_asyncio.fixture
-async def sessions(settings: Settings) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
+async def sessions(
+    settings: Settings, migrated_sqlite: Path
+) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
     """Sessions on the test's own migrated SQLite database (the data dir default)."""
-    await _run_upgrade(settings.resolved_database_url)
+    url = settings.resolved_database_url
+    if url.startswith("sqlite") and not Path(url.split("///", 1)[1]).exists():
+        copy_sqlite(migrated_sqlite, url)
+    else:  # another database, or one the test made already
+        await _run_upgrade(url)
     engine = make_engine(settings.resolved_database_url)
     yield make_sessionmaker(engine)
     await engine.dispose()
