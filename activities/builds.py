@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+import asyncio
+import time
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, or_, select, update
@@ -15,6 +17,13 @@ from cofounder import build_log, metrics
 from cofounder.db import Build, BuildEvent, insert_for
 from cofounder.db.models import as_utc, utcnow
 from cofounder.payloads import CostSummary, RecordedEvent, StatusUpdate
+
+# How long a phase waits for its build's row before the attempt fails (and Temporal retries it).
+ROW_WAIT = timedelta(seconds=2)
+
+
+class BuildRowMissing(CofounderError):
+    """The build's row is not (yet) in the database."""
 
 
 class BuildRecordActivities:
@@ -50,6 +59,18 @@ class BuildRecordActivities:
             "cost_micro_usd": status.cost_micro_usd,
             "at": at,
         }
+        try:
+            await self._record(status, values, event, at)
+        except BuildRowMissing:
+            # The API commits a build's row right after starting its workflow, so the first
+            # phase can come first: wait for the row here rather than fail the attempt.
+            await self._row_committed(status.build_id)
+            await self._record(status, values, event, at)
+        return RecordedEvent(run_id=status.run_id, seq=status.seq)
+
+    async def _record(
+        self, status: StatusUpdate, values: dict[str, object], event: dict[str, Any], at: datetime
+    ) -> None:
         newer_or_same = or_(Build.status_at.is_(None), Build.status_at <= at)
         async with self.sessions() as session:
             before = await _phase_before(session, status)
@@ -63,7 +84,16 @@ class BuildRecordActivities:
             await session.commit()
         if added.rowcount:  # type: ignore[attr-defined]  # measured once, not on a retry
             _measure_phase(before, status, at)
-        return RecordedEvent(run_id=status.run_id, seq=status.seq)
+
+    async def _row_committed(self, build_id: str) -> None:
+        """Until the build's row is there, for at most ROW_WAIT (reads only: the API's commit
+        is what is waited for, so no write lock is held meanwhile)."""
+        deadline = time.monotonic() + ROW_WAIT.total_seconds()
+        while time.monotonic() < deadline:
+            async with self.sessions() as session:
+                if await session.get(Build, build_id) is not None:
+                    return
+            await asyncio.sleep(0.05)
 
     @activity.defn
     @activity_boundary
@@ -88,8 +118,7 @@ class BuildRecordActivities:
             return
         if where and await session.get(Build, build_id) is not None:
             return  # the row exists and already shows a later phase
-        # The API commits the row right after starting the workflow; retrying covers the gap.
-        raise CofounderError(f"build {build_id} is not in the database")
+        raise BuildRowMissing(f"build {build_id} is not in the database")
 
 
 def _phase_entry(status: StatusUpdate, at: datetime) -> dict[str, Any]:

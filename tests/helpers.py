@@ -41,9 +41,10 @@ async def insert_build(
     project: str = "demo",
     goal: str = GOAL,
     created_at: datetime | None = None,
+    build_id: str | None = None,
 ) -> str:
-    """The rows the API writes before it starts a build's workflow."""
-    build_id = uuid.uuid4().hex[:16]
+    """The rows the API writes when it starts a build's workflow."""
+    build_id = build_id or uuid.uuid4().hex[:16]
     async with sessions() as session:
         found = await session.scalar(select(Project).where(Project.slug == project))
         if found is None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 
+from activities import builds
 from activities.builds import BuildRecordActivities
 from activities.ledger import build_usage, record_call
 from api.main import create_app
@@ -77,6 +78,30 @@ async def test_status_records_are_idempotent(db: Sessions) -> None:
     async with db() as session:
         build = await session.get(Build, build_id)
     assert build is not None and build.cost_micro_usd == summary.usage.cost_micro_usd == 66
+
+
+async def test_a_first_phase_before_the_apis_commit_waits_for_the_row(
+    db: Sessions, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    records = BuildRecordActivities(db)
+    build_id = "a0b1c2d3e4f5a6b7"
+    planning = StatusUpdate(build_id=build_id, status=BuildStatus.PLANNING, seq=1)
+    # The API starts the workflow, then commits the row: the first phase may come between.
+    recording = asyncio.ensure_future(records.record_status(planning))
+    await asyncio.sleep(0.3)
+    assert not recording.done()
+    await insert_build(db, build_id=build_id)
+    assert await recording == RecordedEvent(run_id="", seq=1)  # in one attempt
+    async with db() as session:
+        build = await session.get(Build, build_id)
+    assert build is not None and build.status == "planning"
+
+    # A row that never comes fails the attempt, and Temporal retries it.
+    monkeypatch.setattr(builds, "ROW_WAIT", timedelta(milliseconds=200))
+    lost = StatusUpdate(build_id="f0e1d2c3b4a59687", status=BuildStatus.PLANNING, seq=1)
+    with pytest.raises(ApplicationError, match="is not in the database") as refused:
+        await records.record_status(lost)
+    assert not refused.value.non_retryable
 
 
 async def test_runs_keep_their_own_events_and_a_late_old_write_moves_nothing_back(
