@@ -9,16 +9,14 @@ from datetime import timedelta
 from typing import Any
 
 import structlog
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio.client import Client, WorkflowHandle, WorkflowQueryFailedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from api.errors import Conflict, NotFound, TimedOut, Unavailable
-from api.queries import load_build
+from api.queries import kept_view, load_row
 from api.schemas.plans import PlanOut
 from cofounder.artifacts import ArtifactNotFound, ArtifactStore
-from cofounder.db import Build
 from cofounder.payloads import BuildView
 from workflows.build import BuildWorkflow
 
@@ -35,10 +33,11 @@ async def load_plan(
 ) -> PlanOut:
     """The plan of one of the owner's builds: NotFound for another owner's (or no) build,
     Conflict until the build has a plan."""
-    build = await load_build(session, owner, build_id)
-    plan_ref = await _kept_plan_ref(session, build_id)
+    row, _, _ = await load_row(session, owner, build_id)
+    kept = kept_view(row)
+    plan_ref = kept.plan_ref if kept is not None else None
     if plan_ref is None:
-        view = await _status(client.get_workflow_handle(build.workflow_id), build_id)
+        view = await _status(client.get_workflow_handle(row.workflow_id), build_id)
         if view.plan_ref is None:
             if view.status.terminal:
                 raise Conflict(f"build {build_id} ended {view.status} before it had a plan")
@@ -49,11 +48,6 @@ async def load_plan(
     # The row was found under `owner`, so the build's artifacts are that owner's.
     plan = await _read(store.for_owner(owner), plan_ref, build_id)
     return PlanOut.model_validate({**plan, "build_id": build_id})
-
-
-async def _kept_plan_ref(session: AsyncSession, build_id: str) -> str | None:
-    kept = await session.scalar(select(Build.view).where(Build.id == build_id))
-    return None if kept is None else BuildView.model_validate_json(kept).plan_ref
 
 
 async def _status(handle: WorkflowHandle[Any, Any], build_id: str) -> BuildView:

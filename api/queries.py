@@ -46,13 +46,14 @@ def _select(owner: str) -> Select[Build, str, PullRequest]:
 
 async def load_build(session: AsyncSession, owner: str, build_id: str) -> BuildOut:
     """The build as recorded in the database, or NotFound."""
-    row, project, pr = await _load_row(session, owner, build_id)
+    row, project, pr = await load_row(session, owner, build_id)
     return BuildOut.from_row(row, project, pr)
 
 
-async def _load_row(
+async def load_row(
     session: AsyncSession, owner: str, build_id: str
 ) -> tuple[Build, str, PullRequest | None]:
+    """The owner's build row with its project's slug and pull request, or NotFound."""
     row = (await session.execute(_select(owner).where(Build.id == build_id))).first()
     if row is None:
         raise NotFound(f"build {build_id} not found")
@@ -126,7 +127,7 @@ async def list_builds(
 async def live_build(session: AsyncSession, client: Client, owner: str, build_id: str) -> BuildOut:
     """The build with the workflow's live view while it runs; a finished row is authoritative
     unless an operator has reset the workflow since."""
-    row, project, pr = await _load_row(session, owner, build_id)
+    row, project, pr = await load_row(session, owner, build_id)
     build = BuildOut.from_row(row, project, pr)
     events = (
         await session.scalars(select(BuildEvent).where(BuildEvent.build_id == build_id))
@@ -195,7 +196,12 @@ def parked_view(row: Build) -> BuildView | None:
         return None
     if row.steered_at is not None and as_utc(row.status_at) <= as_utc(row.steered_at) + CLOCK_SKEW:
         return None
-    return BuildView.model_validate_json(row.view)
+    return kept_view(row)
+
+
+def kept_view(row: Build) -> BuildView | None:
+    """The live view the row kept with its last parked phase; None while work runs."""
+    return None if row.view is None else BuildView.model_validate_json(row.view)
 
 
 async def _live_view(handle: WorkflowHandle[Any, Any], build_id: str) -> BuildView | None:

@@ -54,9 +54,6 @@ def says_something(field: str) -> Callable[[object], object]:
     return check
 
 
-check_goal = says_something("goal")
-
-
 # The constraints put each rule into /openapi.json; the check before them refuses a mismatch in
 # a sentence instead of pydantic's "String should match pattern '...'". A non-string passes the
 # check untouched and meets pydantic's own type error.
@@ -70,7 +67,7 @@ Slug = Annotated[
 Goal = Annotated[
     str,
     StringConstraints(min_length=1, max_length=GOAL_MAX, pattern=GOAL_PATTERN),
-    BeforeValidator(check_goal),
+    BeforeValidator(says_something("goal")),
     AfterValidator(str.strip),
 ]
 Comment = Annotated[
