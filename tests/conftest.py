@@ -14,7 +14,6 @@ import threading
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import closing
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -26,7 +25,7 @@ import pytest_asyncio
 import uvicorn
 from moto.server import ThreadedMotoServer
 from pydantic import SecretStr
-from sqlalchemy import text
+from sqlalchemy import make_url, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
@@ -148,19 +147,17 @@ def _postgres_url() -> str | None:
     return os.environ.get("TEST_DATABASE_URL")
 
 
-@pytest.fixture(scope="session")
-def migrated_sqlite(tmp_path_factory: pytest.TempPathFactory) -> Path:
+@pytest_asyncio.fixture(scope="session")
+async def migrated_sqlite(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A SQLite database Alembic migrated once for the session; each test gets a copy."""
     path = tmp_path_factory.mktemp("migrated") / "template.db"
-    # Alembic's env runs its own event loop, so it gets a thread of its own.
-    with ThreadPoolExecutor(1) as pool:
-        pool.submit(upgrade, f"sqlite+aiosqlite:///{path}").result()
+    await _run_upgrade(f"sqlite+aiosqlite:///{path}")
     return path
 
 
 def copy_sqlite(template: Path, url: str) -> None:
     """The migrated template, copied to the file `url` names (SQLite's backup: whole pages)."""
-    target = Path(url.split("///", 1)[1])
+    target = Path(str(make_url(url).database))
     target.parent.mkdir(parents=True, exist_ok=True)
     with closing(sqlite3.connect(template)) as source, closing(sqlite3.connect(target)) as copy:
         source.backup(copy)
@@ -235,7 +232,7 @@ async def sessions(
 ) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
     """Sessions on the test's own migrated SQLite database (the data dir default)."""
     url = settings.resolved_database_url
-    if url.startswith("sqlite") and not Path(url.split("///", 1)[1]).exists():
+    if url.startswith("sqlite") and not Path(str(make_url(url).database)).exists():
         copy_sqlite(migrated_sqlite, url)
     else:  # another database, or one the test made already
         await _run_upgrade(url)
